@@ -1,0 +1,33 @@
+# Beacon: two commands do everything on a fresh machine.
+#   make run   - virtualenv, build, start the demo
+#   make test  - virtualenv, build, the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench build clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Reinstall (and rebuild the extensions) whenever the packaging or a Cython source changes.
+$(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd)
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+build: $(STAMP)
+
+run: build
+	$(PY) -m gateway
+
+test: build
+	$(PY) -m pytest -q
+
+bench: build
+	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=min,median,mean,iqr,max,ops \
+		--benchmark-autosave --benchmark-storage=file://bench/results
+
+clean:
+	rm -rf $(VENV) build *.egg-info core/*.cpp core/*.so .pytest_cache

@@ -1,0 +1,34 @@
+"""Platform-wide engine settings; every default is the one DOMAIN.md states."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Settings of the margin engine that are not per tier. Units in the field names."""
+
+    order_rate_per_s: int = 50  # token bucket refill, orders per second per account
+    order_burst: int = 100  # token bucket capacity
+    max_open_orders: int = 200  # per account
+    price_collar_bp: int = 500  # |price - mark| <= 5 % of mark
+    hysteresis_band_bp: int = 200
+    enforce_session: bool = True  # False: "always open", for simulations and benchmarks
+    insurance_share_bp: int = 1_000  # share of repaid interest paid into the insurance pool
+    withdrawal_min_ratio_bp: int = 30_000  # R must stay >= 300 % after a withdrawal
+    interest_day_count: int = 360
+
+    def validate(self) -> "EngineConfig":
+        if self.order_rate_per_s <= 0 or self.order_burst <= 0:
+            raise ValueError("order_rate_per_s and order_burst must be positive")
+        if self.max_open_orders <= 0:
+            raise ValueError("max_open_orders must be positive")
+        if not 0 <= self.price_collar_bp <= 10_000:
+            raise ValueError("price_collar_bp must be in 0..10000")
+        if self.hysteresis_band_bp < 0:
+            raise ValueError("hysteresis_band_bp must be >= 0")
+        if not 0 <= self.insurance_share_bp <= 10_000:
+            raise ValueError("insurance_share_bp must be in 0..10000")
+        if self.interest_day_count <= 0:
+            raise ValueError("interest_day_count must be positive")
+        return self

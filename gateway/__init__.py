@@ -1,0 +1,1 @@
+"""Beacon gateway: server, websocket and admin APIs, broker adapters, journal wiring."""

@@ -1,0 +1,1 @@
+"""Simulated A-share market and broker."""
