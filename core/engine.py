@@ -148,7 +148,7 @@ class Engine:
               client_order_id: str | None, now_ns: int, liquidation: bool = False) -> Decision:
         """The pre-trade decision for an order, without placing it (nothing changes)."""
         result = self.fast.check_order(*self._args(account, code, side, price, qty, client_order_id, now_ns, liquidation))
-        return self._decision(-result if result else 0, client_order_id, code)
+        return Decision() if result == 0 else self._decision(-result, client_order_id, code)
 
     def place(self, account: int, code: str, side: Side, price: int, qty: int,
               client_order_id: str | None, now_ns: int, liquidation: bool = False) -> Decision:
