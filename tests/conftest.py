@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import random
 
 import pytest
 
@@ -10,6 +12,12 @@ from core import Engine, EngineConfig, Instrument, Universe
 from core.session import shanghai_ns
 
 TRADING_DAY = dt.date(2026, 1, 5)  # a Monday
+#: Seed of every random test in this run; printed in the header, settable to repeat a run.
+RUN_SEED = int(os.environ.get("BEACON_TEST_SEED") or random.SystemRandom().randrange(2**32))
+
+
+def pytest_report_header(config):
+    return f"beacon random-test seed: {RUN_SEED} (repeat with BEACON_TEST_SEED={RUN_SEED})"
 NOW = shanghai_ns(2026, 1, 5, 10, 0)  # continuous trading
 
 
