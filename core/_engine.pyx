@@ -19,8 +19,11 @@ from cython.operator cimport dereference as deref
 from libcpp.algorithm cimport stable_sort
 from libcpp.vector cimport vector
 
-from core.margin import MarginState
 from core.rejects import EngineError
+from core.snapshot import (
+    AccountState, EngineState, InstrumentState, OrderState, PositionState, check_compatible,
+    sorted_client_order_ids,
+)
 from core.types import ACCOUNT_FIELDS
 
 # Keep these equal to core.types / core.margin / core.rejects / core.units (tests check).
@@ -1076,3 +1079,140 @@ cdef class MarginEngine:
         if x > sellable_value:
             return sellable_value, True
         return x, False
+
+    # ------------------------------------------------------------- snapshots
+    def export_state(self):
+        """The whole state as plain data (see core.snapshot)."""
+        cdef size_t k
+        cdef int32_t idx
+        cdef AccountC* a
+        cdef InstrumentC* inst
+        cdef OrderC* o
+        instruments = []
+        for k in range(self.instruments.size()):
+            inst = &self.instruments[k]
+            instruments.append(InstrumentState(inst.prev_close, inst.mark, bool(inst.halted), inst.lock))
+        accounts = []
+        positions = []
+        for k in range(self.accounts.size()):
+            a = &self.accounts[k]
+            accounts.append(AccountState(
+                a.tier, a.state, bool(a.active), bool(a.frozen), bool(a.reduce_only_manual), bool(a.killed),
+                a.cash, a.debt, a.accrued_interest, a.deposits, a.withdrawals, a.sell_cash_today,
+                a.tokens, a.token_time, sorted_client_order_ids(self.client_order_ids[k])))
+            rows = []
+            idx = a.first_position
+            while idx >= 0:
+                p = self.positions[idx]
+                rows.append(PositionState(p.account, p.instrument, p.start_of_day, p.bought_today, p.sold_today))
+                idx = p.next_in_account
+            rows.sort(key=lambda r: r.instrument)
+            positions.extend(rows)
+        orders = []
+        for k in range(self.orders.size()):
+            o = &self.orders[k]
+            orders.append(OrderState(
+                self.order_base + <int64_t>k + 1, o.account, o.instrument, o.side, o.price, o.qty, o.filled,
+                o.cum_notional, o.commission_paid, o.status, bool(o.liquidation), bool(o.marginable)))
+        return EngineState(
+            trading_day=self.trading_day, next_order_id=self.order_base + <int64_t>self.orders.size() + 1,
+            global_kill=bool(self.global_kill), halt_buys=bool(self.halt_buys),
+            halt_deposits=bool(self.halt_deposits), halt_accounts=bool(self.halt_accounts),
+            line_raise_bp=self.line_raise_bp, insurance_pool=self.insurance_pool,
+            commission_income=self.commission_income, stamp_duty_collected=self.stamp_duty_collected,
+            transfer_fees_collected=self.transfer_fees_collected, interest_income=self.interest_income,
+            instruments=instruments, accounts=accounts, positions=positions, orders=orders,
+        )
+
+    def load_state(self, state):
+        """Replace the whole state with `state` (from either engine's export_state); derived
+        figures (limits, reservations, market values, indexes) are recomputed."""
+        check_compatible(state, self.instruments.size(), self.tiers.size())
+        cdef AccountC a
+        cdef PositionC p
+        cdef OrderC o
+        cdef AccountC* acc
+        cdef PositionC* pos
+        cdef InstrumentC* inst
+        cdef int32_t pidx
+        cdef size_t k
+        self.trading_day = state.trading_day
+        self.global_kill, self.halt_buys = state.global_kill, state.halt_buys
+        self.halt_deposits, self.halt_accounts = state.halt_deposits, state.halt_accounts
+        self.line_raise_bp = state.line_raise_bp
+        self.insurance_pool = state.insurance_pool
+        self.commission_income = state.commission_income
+        self.stamp_duty_collected = state.stamp_duty_collected
+        self.transfer_fees_collected = state.transfer_fees_collected
+        self.interest_income = state.interest_income
+        for k, saved in enumerate(state.instruments):
+            inst = &self.instruments[k]
+            inst.prev_close = saved.prev_close
+            inst.mark = saved.mark
+            inst.halted = saved.halted
+            inst.lock = saved.lock
+            self._recompute_limits(inst)
+        self.accounts.clear()
+        self.positions.clear()
+        self.orders.clear()
+        self.position_index.clear()
+        self.changes.clear()
+        for k in range(self.holders.size()):
+            self.holders[k].clear()
+        self.client_order_ids = []
+        for saved in state.accounts:
+            a.cash = saved.cash
+            a.debt = saved.debt
+            a.accrued_interest = saved.accrued_interest
+            a.deposits = saved.deposits
+            a.withdrawals = saved.withdrawals
+            a.sell_cash_today = saved.sell_cash_today
+            a.reserved_buy = a.reserved_nm = a.market_value = a.pending_value = 0
+            a.tokens = saved.tokens
+            a.token_time = saved.token_time
+            a.tier = saved.tier
+            a.open_orders = 0
+            a.first_position = -1
+            a.state = saved.state
+            a.active = saved.active
+            a.frozen = saved.frozen
+            a.reduce_only_manual = saved.reduce_only_manual
+            a.killed = saved.killed
+            self.accounts.push_back(a)
+            self.client_order_ids.append(set(saved.client_order_ids))
+        for saved in state.positions:
+            pidx = self._ensure_position(saved.account, saved.instrument)
+            pos = &self.positions[pidx]
+            pos.start_of_day = saved.start_of_day
+            pos.bought_today = saved.bought_today
+            pos.sold_today = saved.sold_today
+        self.order_base = state.next_order_id - 1 - len(state.orders)
+        for saved in state.orders:
+            o.price = saved.price
+            o.qty = saved.qty
+            o.filled = saved.filled
+            o.cum_notional = saved.cum_notional
+            o.commission_paid = saved.commission_paid
+            o.account = saved.account
+            o.instrument = saved.instrument
+            o.position = self._ensure_position(saved.account, saved.instrument)
+            o.side = saved.side
+            o.status = saved.status
+            o.liquidation = saved.liquidation
+            o.marginable = saved.marginable
+            o.reserved = 0
+            if o.status == OPEN:
+                acc = &self.accounts[o.account]
+                pos = &self.positions[o.position]
+                acc.open_orders += 1
+                if o.side == BUY:
+                    o.reserved = buy_reservation(o.price, o.qty - o.filled, o.cum_notional, o.commission_paid,
+                                                 &self.tiers[acc.tier])
+                    acc.reserved_buy += o.reserved
+                    if not o.marginable:
+                        acc.reserved_nm += o.reserved
+                    pos.open_buy += o.qty - o.filled
+                else:
+                    pos.open_sell += o.qty - o.filled
+            self.orders.push_back(o)
+        self._remark_all()

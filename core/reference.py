@@ -18,6 +18,10 @@ from .instruments import Instrument, buy_quantity_ok, limit_prices, sell_quantit
 from .margin import Lines, MarginState, collateral_ratio_bp, liquidation_amount, next_state, ratio_meets
 from .rejects import EngineError, RejectCode as RC
 from .session import local_hhmmss, session_open
+from .snapshot import (
+    AccountState, EngineState, InstrumentState, OrderState, PositionState, check_compatible,
+    sorted_client_order_ids,
+)
 from .tiers import Tier
 from .types import ACCOUNT_FIELDS, Lock, OrderStatus, Side
 from .units import BP, MAX_MONEY, MAX_PRICE, MAX_QUANTITY, apply_bp, half_up_div
@@ -59,6 +63,8 @@ class _Account:
         self.tokens = burst_tokens
         self.token_time = 0
         self.client_order_ids: set = set()
+        self.book: dict[int, _Position] = {}  # instrument -> position row, until a day roll finds it empty
+        self.open_orders: dict[int, _Order] = {}  # order id -> open order
 
 
 class _Position:
@@ -103,8 +109,7 @@ class ReferenceEngine:
         self.instruments = [_Instrument(i.validate()) for i in instruments]
         self.trading_day = trading_day
         self.accounts: list[_Account] = []
-        self.positions: dict[tuple[int, int], _Position] = {}
-        self.orders: dict[int, _Order] = {}
+        self.orders: dict[int, _Order] = {}  # today's book
         self.next_order_id = 1
         self.global_kill = False
         self.halt_buys = False
@@ -126,10 +131,10 @@ class ReferenceEngine:
         return int(code)
 
     def _position(self, acct: int, instr: int) -> _Position:
-        return self.positions.get((acct, instr)) or _Position()
+        return self.accounts[acct].book.get(instr) or _Position()
 
     def _open_orders(self, acct: int) -> list[_Order]:
-        return [o for o in self.orders.values() if o.account == acct and o.status == OrderStatus.OPEN]
+        return list(self.accounts[acct].open_orders.values())
 
     def _sellable(self, acct: int, instr: int) -> int:
         pos = self._position(acct, instr)
@@ -146,7 +151,7 @@ class ReferenceEngine:
         return sum(self._reservation(o) for o in self._open_orders(acct) if not (non_marginable_only and o.marginable))
 
     def _market_value(self, acct: int) -> int:
-        return sum(p.held * self.instruments[i].mark for (a, i), p in self.positions.items() if a == acct)
+        return sum(p.held * self.instruments[i].mark for i, p in self.accounts[acct].book.items())
 
     def _credit_line(self, a: _Account) -> int:
         net = max(0, a.deposits - a.withdrawals)
@@ -160,9 +165,9 @@ class ReferenceEngine:
         return Lines(t.warning_bp + r, t.margin_call_bp + r, t.liquidation_bp + r, t.restore_bp + r)
 
     def _has_sellable_shares(self, acct: int) -> bool:
-        for (a, i), p in self.positions.items():
+        for i, p in self.accounts[acct].book.items():
             inst = self.instruments[i]
-            if a == acct and p.start_of_day - p.sold_today > 0 and not inst.halted and inst.lock != Lock.LIMIT_DOWN:
+            if p.start_of_day - p.sold_today > 0 and not inst.halted and inst.lock != Lock.LIMIT_DOWN:
                 return True
         return False
 
@@ -182,8 +187,9 @@ class ReferenceEngine:
     def _evaluate_holders(self, instr: int) -> None:
         # A position row exists from an account's first order or fill in the instrument until the
         # day roll finds it empty; every such account is re-evaluated.
-        for acct in sorted(a for (a, i) in self.positions if i == instr):
-            self._evaluate(self.accounts[acct])
+        for a in self.accounts:
+            if instr in a.book:
+                self._evaluate(a)
 
     def _account(self, acct: int) -> _Account | None:
         return self.accounts[acct] if 0 <= acct < len(self.accounts) else None
@@ -324,7 +330,8 @@ class ReferenceEngine:
         inst = self.instruments[instr]
         order = _Order(self.next_order_id, acct, instr, side, price, qty, liquidation, inst.spec.marginable)
         self.orders[order.ident] = order
-        self.positions.setdefault((acct, instr), _Position())
+        self.accounts[acct].open_orders[order.ident] = order
+        self.accounts[acct].book.setdefault(instr, _Position())
         self.next_order_id += 1
         return order.ident
 
@@ -462,10 +469,11 @@ class ReferenceEngine:
         order.commission_paid += fees.commission
         if order.filled == order.qty:
             order.status = OrderStatus.FILLED
+            del self.accounts[order.account].open_orders[order.ident]
         self.commission_income += fees.commission
         self.stamp_duty_collected += fees.stamp_duty
         self.transfer_fees_collected += fees.transfer
-        pos = self.positions.setdefault((order.account, order.instrument), _Position())
+        pos = a.book.setdefault(order.instrument, _Position())
         debt_drawn = interest_repaid = debt_repaid = insurance = 0
         earmarked = self._reserved_buy(a.ident, non_marginable_only=True)
         if is_buy:
@@ -509,6 +517,7 @@ class ReferenceEngine:
         if order.status != OrderStatus.OPEN:
             return self._reject(RC.ORDER_NOT_OPEN, order_id)
         order.status = OrderStatus.CANCELED
+        del self.accounts[order.account].open_orders[order.ident]
         return 0
 
     # --------------------------------------------------------------- market
@@ -568,11 +577,12 @@ class ReferenceEngine:
                 a.accrued_interest += half_up_div(a.debt * rate * days, BP * self.config.interest_day_count)
             a.sell_cash_today = 0
             a.client_order_ids.clear()
-        for key in list(self.positions):
-            p = self.positions[key]
-            p.start_of_day, p.bought_today, p.sold_today = p.held, 0, 0
-            if p.start_of_day == 0:
-                del self.positions[key]
+            a.open_orders.clear()
+            for instr in list(a.book):
+                p = a.book[instr]
+                p.start_of_day, p.bought_today, p.sold_today = p.held, 0, 0
+                if p.start_of_day == 0:
+                    del a.book[instr]
         for inst in self.instruments:
             if inst.mark > 0:
                 inst.prev_close = inst.mark
@@ -627,7 +637,7 @@ class ReferenceEngine:
 
     def positions_of(self, acct: int) -> list[dict]:
         """Every position of the account with shares held or in open orders, by instrument id."""
-        instrs = sorted({i for (a, i), p in self.positions.items() if a == acct and p.held > 0}
+        instrs = sorted({i for i, p in self.accounts[acct].book.items() if p.held > 0}
                         | {o.instrument for o in self._open_orders(acct)})
         return [self.position(acct, i) for i in instrs]
 
@@ -668,6 +678,63 @@ class ReferenceEngine:
             raise KeyError(f"unknown account {acct}")
         assets, liabilities = self._assets_liabilities(a)
         sellable_value = sum(self._sellable(acct, i) * self.instruments[i].mark
-                             for (b, i) in self.positions if b == acct and not self.instruments[i].halted)
+                             for i in a.book if not self.instruments[i].halted)
         return liquidation_amount(assets, liabilities, self._lines(a).restore,
                                   self.tiers[a.tier].fees.sell_rate_ppm, sellable_value)
+
+    # ------------------------------------------------------------- snapshots
+    def export_state(self) -> EngineState:
+        """The whole state as plain data (see core.snapshot)."""
+        return EngineState(
+            trading_day=self.trading_day, next_order_id=self.next_order_id, global_kill=self.global_kill,
+            halt_buys=self.halt_buys, halt_deposits=self.halt_deposits, halt_accounts=self.halt_accounts,
+            line_raise_bp=self.line_raise_bp, insurance_pool=self.insurance_pool,
+            commission_income=self.commission_income, stamp_duty_collected=self.stamp_duty_collected,
+            transfer_fees_collected=self.transfer_fees_collected, interest_income=self.interest_income,
+            instruments=[InstrumentState(i.prev_close, i.mark, i.halted, int(i.lock)) for i in self.instruments],
+            accounts=[AccountState(a.tier, int(a.state), a.active, a.frozen, a.reduce_only_manual, a.killed, a.cash,
+                                   a.debt, a.accrued_interest, a.deposits, a.withdrawals, a.sell_cash_today,
+                                   a.tokens, a.token_time, sorted_client_order_ids(a.client_order_ids))
+                      for a in self.accounts],
+            positions=[PositionState(a.ident, i, p.start_of_day, p.bought_today, p.sold_today)
+                       for a in self.accounts for i, p in sorted(a.book.items())],
+            orders=[OrderState(o.ident, o.account, o.instrument, int(o.side), o.price, o.qty, o.filled,
+                               o.cum_notional, o.commission_paid, int(o.status), o.liquidation, o.marginable)
+                    for o in sorted(self.orders.values(), key=lambda o: o.ident)],
+        )
+
+    def load_state(self, state: EngineState) -> None:
+        """Replace the whole state with `state` (from either engine's export_state)."""
+        check_compatible(state, len(self.instruments), len(self.tiers))
+        self.trading_day, self.next_order_id = state.trading_day, state.next_order_id
+        self.global_kill, self.halt_buys = state.global_kill, state.halt_buys
+        self.halt_deposits, self.halt_accounts = state.halt_deposits, state.halt_accounts
+        self.line_raise_bp, self.insurance_pool = state.line_raise_bp, state.insurance_pool
+        self.commission_income, self.stamp_duty_collected = state.commission_income, state.stamp_duty_collected
+        self.transfer_fees_collected, self.interest_income = state.transfer_fees_collected, state.interest_income
+        for inst, saved in zip(self.instruments, state.instruments):
+            inst.prev_close, inst.mark, inst.halted, inst.lock = saved.prev_close, saved.mark, saved.halted, Lock(saved.lock)
+        self.accounts = []
+        for n, saved in enumerate(state.accounts):
+            a = _Account(n, saved.tier, saved.tokens)
+            a.state = MarginState(saved.state)
+            a.active, a.frozen, a.reduce_only_manual, a.killed = saved.active, saved.frozen, saved.reduce_only_manual, saved.killed
+            a.cash, a.debt, a.accrued_interest = saved.cash, saved.debt, saved.accrued_interest
+            a.deposits, a.withdrawals, a.sell_cash_today = saved.deposits, saved.withdrawals, saved.sell_cash_today
+            a.token_time = saved.token_time
+            a.client_order_ids = set(saved.client_order_ids)
+            self.accounts.append(a)
+        for saved in state.positions:
+            p = self.accounts[saved.account].book.setdefault(saved.instrument, _Position())
+            p.start_of_day, p.bought_today, p.sold_today = saved.start_of_day, saved.bought_today, saved.sold_today
+        self.orders = {}
+        for saved in state.orders:
+            o = _Order(saved.order, saved.account, saved.instrument, Side(saved.side), saved.price, saved.qty,
+                       saved.liquidation, saved.marginable)
+            o.filled, o.cum_notional, o.commission_paid = saved.filled, saved.cum_notional, saved.commission_paid
+            o.status = OrderStatus(saved.status)
+            self.orders[o.ident] = o
+            if o.status == OrderStatus.OPEN:
+                self.accounts[o.account].open_orders[o.ident] = o
+                self.accounts[o.account].book.setdefault(o.instrument, _Position())
+        self._changes = []

@@ -54,6 +54,7 @@ commands = st.one_of(
     st.tuples(st.just("raise"), st.sampled_from([0, 0, 200, 1000, -1])),
     st.tuples(st.just("tier"), accounts, st.integers(0, 3)),
     st.tuples(st.just("marks"), st.lists(st.tuples(st.integers(0, 9), offsets_bp), max_size=4)),
+    st.tuples(st.just("snapshot")),
 )
 
 configs = st.builds(
@@ -189,6 +190,8 @@ def run(engines: Lockstep, command: tuple) -> None:
         engines.both("set_line_raise", args[0])
     elif kind == "tier":
         engines.both("set_tier", *args)
+    elif kind == "snapshot":
+        engines.snapshot_round_trip()
     elif kind == "marks":
         prices = [0] * n_instruments
         for instr, offset in args[0]:
@@ -265,8 +268,10 @@ def test_a_long_scripted_session_matches(backend=None):
                 engines.both("apply_tick", instr, price, 0)
         elif roll < 0.97:
             engines.both("close_order", rng.choice(sorted(engines.ref.orders) or [1]))
-        else:
+        elif roll < 0.99:
             engines.roll(rng.choice([1, 3]))
+        else:
+            engines.snapshot_round_trip()
         if step % 25 == 0:
             engines.check_everything()
     engines.check_everything()
