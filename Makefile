@@ -26,8 +26,9 @@ test: build
 	$(PY) -m pytest -q
 
 bench: build
-	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=min,median,mean,iqr,max,ops \
-		--benchmark-autosave --benchmark-storage=file://bench/results
+	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=min,median,mean,iqr,max,rounds \
+		--benchmark-autosave --benchmark-save-data --benchmark-storage=file://bench/results
+	$(PY) -m bench.report
 
 clean:
 	rm -rf $(VENV) build *.egg-info core/*.cpp core/*.so .pytest_cache

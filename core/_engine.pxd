@@ -2,6 +2,7 @@
 # instrument, order and tier, kept in contiguous vectors indexed by integer ids.
 # Python objects appear only at the edges (client order id sets, views).
 
+cimport cython
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t
 from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
@@ -44,26 +45,27 @@ cdef struct InstrumentC:
 
 
 cdef struct AccountC:
+    # The fields a tick reads for every holder come first, in one cache line.
+    int64_t market_value    # sum of held x mark, kept current by every tick and fill
     int64_t cash
     int64_t debt
     int64_t accrued_interest
-    int64_t deposits
-    int64_t withdrawals
-    int64_t reserved_buy    # what open buys would still pay at their limits, fees included
-    int64_t reserved_nm     # the part of reserved_buy held by non-marginable buys (cash earmark)
-    int64_t sell_cash_today
-    int64_t market_value    # sum of held x mark, kept current by every tick and fill
     int64_t pending_value   # sum of open buy remainder x mark (for the post-trade leverage test)
-    int64_t tokens          # nano-tokens in the order-rate bucket
-    int64_t token_time      # ns of the last refill
     int32_t tier
-    int32_t open_orders
-    int32_t first_position  # head of this account's position list, -1 if none
     uint8_t state
     uint8_t active
     uint8_t frozen
     uint8_t reduce_only_manual
     uint8_t killed
+    int32_t open_orders
+    int32_t first_position  # head of this account's position list, -1 if none
+    int64_t deposits
+    int64_t withdrawals
+    int64_t reserved_buy    # what open buys would still pay at their limits, fees included
+    int64_t reserved_nm     # the part of reserved_buy held by non-marginable buys (cash earmark)
+    int64_t sell_cash_today
+    int64_t tokens          # nano-tokens in the order-rate bucket
+    int64_t token_time      # ns of the last refill
 
 
 cdef struct PositionC:
@@ -100,6 +102,7 @@ cdef struct ChangeC:
     int64_t ratio_bp
 
 
+@cython.final
 cdef class MarginEngine:
     cdef vector[TierC] tiers
     cdef vector[InstrumentC] instruments
@@ -128,19 +131,19 @@ cdef class MarginEngine:
     cdef readonly tuple tier_specs
     cdef readonly tuple instrument_specs
 
-    cdef int _reject(self, int code, int n, int64_t d0, int64_t d1, int64_t d2)
-    cdef int32_t _find_position(self, int32_t acct, int32_t instr)
+    cdef int _reject(self, int code, int n, int64_t d0, int64_t d1, int64_t d2) noexcept
+    cdef int32_t _find_position(self, int32_t acct, int32_t instr) noexcept
     cdef int32_t _ensure_position(self, int32_t acct, int32_t instr)
-    cdef int64_t _credit_line(self, AccountC* a)
-    cdef void _evaluate(self, int32_t acct)
-    cdef bint _has_sellable_shares(self, int32_t acct)
-    cdef void _sort_changes(self)
-    cdef void _recompute_limits(self, InstrumentC* inst)
-    cdef int _tick_error(self, InstrumentC* inst, int64_t price, int lock)
+    cdef int64_t _credit_line(self, AccountC* a) noexcept
+    cdef void _evaluate(self, int32_t acct) noexcept
+    cdef bint _has_sellable_shares(self, int32_t acct) noexcept
+    cdef void _sort_changes(self) noexcept
+    cdef void _recompute_limits(self, InstrumentC* inst) noexcept
+    cdef int _tick_error(self, InstrumentC* inst, int64_t price, int lock) noexcept
     cdef int _decide(self, int32_t acct, int32_t instr, int side, int64_t price, int64_t qty,
                      object clid, int64_t now_ns, bint liquidation, bint commit) except -1
     cdef int _decide_for_account(self, int32_t acct, int32_t instr, int side, int64_t price,
                                  int64_t qty, object clid, int64_t now_ns, bint liquidation,
                                  bint commit) except -1
     cdef list _take_changes(self)
-    cdef void _remark_all(self)
+    cdef void _remark_all(self) noexcept

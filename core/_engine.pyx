@@ -15,6 +15,7 @@ every rounding is half-up.
 """
 
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t
+cimport cython
 from cython.operator cimport dereference as deref
 from libcpp.algorithm cimport stable_sort
 from libcpp.vector cimport vector
@@ -232,6 +233,7 @@ cdef inline int64_t position_key(int32_t acct, int32_t instr) noexcept nogil:
     return (<int64_t>acct << 32) | <int64_t>instr
 
 
+@cython.final  # no subclasses: cdef methods are called directly, and can be inlined
 cdef class MarginEngine:
     """The Cython margin engine; the interface is documented in docs/engine.md."""
 
@@ -293,14 +295,14 @@ cdef class MarginEngine:
             self.fill_info[k] = 0
 
     # ------------------------------------------------------------- internals
-    cdef int _reject(self, int code, int n, int64_t d0, int64_t d1, int64_t d2):
+    cdef int _reject(self, int code, int n, int64_t d0, int64_t d1, int64_t d2) noexcept:
         self.detail_len = n
         self.detail[0] = d0
         self.detail[1] = d1
         self.detail[2] = d2
         return code
 
-    cdef void _recompute_limits(self, InstrumentC* inst):
+    cdef void _recompute_limits(self, InstrumentC* inst) noexcept:
         if inst.no_limit or inst.prev_close <= 0:
             inst.limit_down = 0
             inst.limit_up = 0
@@ -308,7 +310,7 @@ cdef class MarginEngine:
             inst.limit_up = (inst.prev_close * (100 + inst.limit_pct) + 50) // 100
             inst.limit_down = (inst.prev_close * (100 - inst.limit_pct) + 50) // 100
 
-    cdef int32_t _find_position(self, int32_t acct, int32_t instr):
+    cdef int32_t _find_position(self, int32_t acct, int32_t instr) noexcept:
         it = self.position_index.find(position_key(acct, instr))
         if it == self.position_index.end():
             return -1
@@ -330,13 +332,13 @@ cdef class MarginEngine:
         self.holders[instr].push_back(idx)
         return idx
 
-    cdef int64_t _credit_line(self, AccountC* a):
+    cdef int64_t _credit_line(self, AccountC* a) noexcept:
         cdef int64_t net = a.deposits - a.withdrawals
         if net <= 0:
             return 0
         return apply_bp(net, self.tiers[a.tier].max_leverage_bp - BP)
 
-    cdef bint _has_sellable_shares(self, int32_t acct):
+    cdef bint _has_sellable_shares(self, int32_t acct) noexcept:
         cdef int32_t idx = self.accounts[acct].first_position
         cdef PositionC* p
         cdef InstrumentC* inst
@@ -348,7 +350,7 @@ cdef class MarginEngine:
             idx = p.next_in_account
         return False
 
-    cdef void _evaluate(self, int32_t acct):
+    cdef void _evaluate(self, int32_t acct) noexcept:
         cdef AccountC* a = &self.accounts[acct]
         cdef uint8_t old = a.state
         cdef ChangeC change
@@ -362,20 +364,23 @@ cdef class MarginEngine:
         cdef int64_t r = self.line_raise_bp
         cdef uint8_t new = next_state(old, A, D, t.warning_bp + r, t.margin_call_bp + r,
                                       t.liquidation_bp + r, t.restore_bp + r, self.band_bp)
-        change.account = acct
-        change.ratio_bp = ratio_bp(A, D)
         if new != old:
+            # The ratio is a 128-bit division: only worth it when there is a change to report.
+            change.account = acct
+            change.ratio_bp = ratio_bp(A, D)
             a.state = new
             change.old_state = old
             change.new_state = new
             self.changes.push_back(change)
         if new == LIQUIDATING and D > 0 and A - D <= 0 and not self._has_sellable_shares(acct):
+            change.account = acct
+            change.ratio_bp = ratio_bp(A, D)
             a.state = S_DEFAULTED
             change.old_state = LIQUIDATING
             change.new_state = S_DEFAULTED
             self.changes.push_back(change)
 
-    cdef void _sort_changes(self):
+    cdef void _sort_changes(self) noexcept:
         if self.changes.size() > 1:
             stable_sort(self.changes.begin(), self.changes.end(), change_before)
 
@@ -388,7 +393,7 @@ cdef class MarginEngine:
         self.changes.clear()
         return out
 
-    cdef int _tick_error(self, InstrumentC* inst, int64_t price, int lock):
+    cdef int _tick_error(self, InstrumentC* inst, int64_t price, int lock) noexcept:
         cdef bint bad = price <= 0 or price > MAX_PRICE or not (lock == 0 or lock == LOCK_DOWN or lock == LOCK_UP)
         cdef bint has_limits = not (inst.no_limit or inst.prev_close <= 0)
         if has_limits:
@@ -883,7 +888,7 @@ cdef class MarginEngine:
             self._evaluate(k)
         return self._take_changes()
 
-    cdef void _remark_all(self):
+    cdef void _remark_all(self) noexcept:
         cdef size_t k
         cdef PositionC* p
         cdef AccountC* a
