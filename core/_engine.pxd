@@ -66,6 +66,8 @@ cdef struct AccountC:
     int64_t sell_cash_today
     int64_t tokens          # nano-tokens in the order-rate bucket
     int64_t token_time      # ns of the last refill
+    int64_t margin_call_day         # trading day the current margin call began (0: none)
+    int64_t margin_call_deadline_ns # set by the first day roll after it (0: not yet)
 
 
 cdef struct PositionC:
@@ -120,7 +122,7 @@ cdef class MarginEngine:
     cdef public int64_t trading_day
     # settings
     cdef int64_t rate_per_s, burst_tokens, max_open_orders, collar_bp, band_bp
-    cdef int64_t insurance_share_bp, withdrawal_min_ratio_bp, day_count
+    cdef int64_t insurance_share_bp, withdrawal_min_ratio_bp, day_count, margin_call_deadline_s
     cdef bint enforce_session
     # platform
     cdef bint global_kill, halt_buys, halt_deposits, halt_accounts
@@ -136,6 +138,8 @@ cdef class MarginEngine:
     cdef int32_t _ensure_position(self, int32_t acct, int32_t instr)
     cdef int64_t _credit_line(self, AccountC* a) noexcept
     cdef void _evaluate(self, int32_t acct) noexcept
+    cdef void _move(self, int32_t acct, uint8_t new_state, int64_t A, int64_t D) noexcept
+    cdef void _default_if_bankrupt(self, int32_t acct, int64_t A, int64_t D) noexcept
     cdef bint _has_sellable_shares(self, int32_t acct) noexcept
     cdef void _sort_changes(self) noexcept
     cdef void _recompute_limits(self, InstrumentC* inst) noexcept

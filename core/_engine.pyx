@@ -285,6 +285,7 @@ cdef class MarginEngine:
         self.insurance_share_bp = config.insurance_share_bp
         self.withdrawal_min_ratio_bp = config.withdrawal_min_ratio_bp
         self.day_count = config.interest_day_count
+        self.margin_call_deadline_s = config.margin_call_deadline_s
         self.enforce_session = config.enforce_session
         self.global_kill = self.halt_buys = self.halt_deposits = self.halt_accounts = False
         self.line_raise_bp = 0
@@ -350,10 +351,32 @@ cdef class MarginEngine:
             idx = p.next_in_account
         return False
 
+    cdef void _move(self, int32_t acct, uint8_t new_state, int64_t A, int64_t D) noexcept:
+        cdef AccountC* a = &self.accounts[acct]
+        cdef ChangeC change
+        change.account = acct
+        change.old_state = a.state
+        change.new_state = new_state
+        # The ratio is a 128-bit division: only worth it when there is a change to report.
+        change.ratio_bp = ratio_bp(A, D)
+        if new_state == MARGIN_CALL:
+            a.margin_call_day = self.trading_day
+            a.margin_call_deadline_ns = 0
+        elif a.state == MARGIN_CALL:
+            a.margin_call_day = 0
+            a.margin_call_deadline_ns = 0
+        a.state = new_state
+        self.changes.push_back(change)
+
+    cdef void _default_if_bankrupt(self, int32_t acct, int64_t A, int64_t D) noexcept:
+        """LIQUIDATING with equity gone and nothing left that could be sold: DEFAULTED."""
+        if (self.accounts[acct].state == LIQUIDATING and D > 0 and A - D <= 0
+                and not self._has_sellable_shares(acct)):
+            self._move(acct, S_DEFAULTED, A, D)
+
     cdef void _evaluate(self, int32_t acct) noexcept:
         cdef AccountC* a = &self.accounts[acct]
         cdef uint8_t old = a.state
-        cdef ChangeC change
         if old == S_DEFAULTED:
             return
         cdef int64_t A = a.cash + a.market_value
@@ -365,20 +388,9 @@ cdef class MarginEngine:
         cdef uint8_t new = next_state(old, A, D, t.warning_bp + r, t.margin_call_bp + r,
                                       t.liquidation_bp + r, t.restore_bp + r, self.band_bp)
         if new != old:
-            # The ratio is a 128-bit division: only worth it when there is a change to report.
-            change.account = acct
-            change.ratio_bp = ratio_bp(A, D)
-            a.state = new
-            change.old_state = old
-            change.new_state = new
-            self.changes.push_back(change)
-        if new == LIQUIDATING and D > 0 and A - D <= 0 and not self._has_sellable_shares(acct):
-            change.account = acct
-            change.ratio_bp = ratio_bp(A, D)
-            a.state = S_DEFAULTED
-            change.old_state = LIQUIDATING
-            change.new_state = S_DEFAULTED
-            self.changes.push_back(change)
+            self._move(acct, new, A, D)
+        if new == LIQUIDATING:
+            self._default_if_bankrupt(acct, A, D)
 
     cdef void _sort_changes(self) noexcept:
         if self.changes.size() > 1:
@@ -419,6 +431,7 @@ cdef class MarginEngine:
         a.reserved_buy = a.reserved_nm = a.sell_cash_today = a.market_value = a.pending_value = 0
         a.tokens = self.burst_tokens
         a.token_time = 0
+        a.margin_call_day = a.margin_call_deadline_ns = 0
         a.tier = tier
         a.open_orders = 0
         a.first_position = -1
@@ -588,17 +601,20 @@ cdef class MarginEngine:
 
     cdef int _decide(self, int32_t acct, int32_t instr, int side, int64_t price, int64_t qty,
                      object clid, int64_t now_ns, bint liquidation, bint commit) except -1:
+        cdef bint known = 0 <= acct < <int32_t>self.accounts.size()
+        cdef int code
         if side != BUY and side != SELL:
-            return self._reject(INVALID_SIDE, 1, side, 0, 0)
-        if qty <= 0 or qty > MAX_QUANTITY:
-            return self._reject(INVALID_QUANTITY, 1, qty, 0, 0)
-        if price <= 0 or price > MAX_PRICE:
-            return self._reject(INVALID_PRICE, 1, price, 0, 0)
-        if acct < 0 or acct >= <int32_t>self.accounts.size():
+            code = self._reject(INVALID_SIDE, 1, side, 0, 0)
+        elif qty <= 0 or qty > MAX_QUANTITY:
+            code = self._reject(INVALID_QUANTITY, 1, qty, 0, 0)
+        elif price <= 0 or price > MAX_PRICE:
+            code = self._reject(INVALID_PRICE, 1, price, 0, 0)
+        elif not known:
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
-        cdef int code = self._decide_for_account(acct, instr, side, price, qty, clid, now_ns, liquidation, commit)
+        else:
+            code = self._decide_for_account(acct, instr, side, price, qty, clid, now_ns, liquidation, commit)
         # Every answered client order id is remembered for the day, accepted or not.
-        if commit and clid is not None:
+        if commit and known and clid is not None:
             (<set>self.client_order_ids[acct]).add(clid)
         return code
 
@@ -955,10 +971,31 @@ cdef class MarginEngine:
             inst.lock = 0
             self._recompute_limits(inst)
         self.trading_day = day
+        # A margin call's deadline is the first trading day after it, at 09:30 (a setting).
+        cdef int64_t deadline = ((day - 719163) * DAY_S + self.margin_call_deadline_s - SHANGHAI_OFFSET_S) * <int64_t>NS_PER_S
+        for k in range(self.accounts.size()):
+            a = &self.accounts[k]
+            if a.state == MARGIN_CALL and a.margin_call_deadline_ns == 0 and a.margin_call_day < day:
+                a.margin_call_deadline_ns = deadline
         cdef int32_t j
         for j in range(<int32_t>self.accounts.size()):
             self._evaluate(j)
         return 0
+
+    def advance_clock(self, int64_t now_ns):
+        """Time passes: margin calls whose deposit deadline is at or before now_ns start liquidating."""
+        self.changes.clear()
+        cdef int32_t k
+        cdef AccountC* a
+        cdef int64_t A, D
+        for k in range(<int32_t>self.accounts.size()):
+            a = &self.accounts[k]
+            if a.state == MARGIN_CALL and a.margin_call_deadline_ns and now_ns >= a.margin_call_deadline_ns:
+                A = a.cash + a.market_value
+                D = a.debt + a.accrued_interest
+                self._move(k, LIQUIDATING, A, D)
+                self._default_if_bankrupt(k, A, D)
+        return self._take_changes()
 
     # ---------------------------------------------------------------- views
     def take_changes(self):
@@ -986,7 +1023,7 @@ cdef class MarginEngine:
             bool(a.killed), a.cash, a.debt, a.accrued_interest, a.deposits, a.withdrawals,
             max(0, a.deposits - a.withdrawals), credit, a.market_value, a.reserved_buy, a.reserved_nm,
             a.sell_cash_today, a.open_orders, A, D, A - D, ratio_bp(A, D),
-            a.cash + credit - a.debt - a.accrued_interest - a.reserved_buy,
+            a.cash + credit - a.debt - a.accrued_interest - a.reserved_buy, a.margin_call_deadline_ns,
         )
         return dict(zip(ACCOUNT_FIELDS, values))
 
@@ -1061,10 +1098,12 @@ cdef class MarginEngine:
         cdef int64_t sellable_value = 0
         cdef int32_t idx = a.first_position
         cdef PositionC* p
+        # Shares held since before today and not yet sold, including those in open sells
+        # (as DOMAIN.md counts them for a default); halted names cannot be sold.
         while idx >= 0:
             p = &self.positions[idx]
             if not self.instruments[p.instrument].halted:
-                sellable_value += (p.start_of_day - p.sold_today - p.open_sell) * self.instruments[p.instrument].mark
+                sellable_value += (p.start_of_day - p.sold_today) * self.instruments[p.instrument].mark
             idx = p.next_in_account
         cdef int64_t A = a.cash + a.market_value
         cdef int64_t D = a.debt + a.accrued_interest
@@ -1104,7 +1143,8 @@ cdef class MarginEngine:
             accounts.append(AccountState(
                 a.tier, a.state, bool(a.active), bool(a.frozen), bool(a.reduce_only_manual), bool(a.killed),
                 a.cash, a.debt, a.accrued_interest, a.deposits, a.withdrawals, a.sell_cash_today,
-                a.tokens, a.token_time, sorted_client_order_ids(self.client_order_ids[k])))
+                a.tokens, a.token_time, sorted_client_order_ids(self.client_order_ids[k]),
+                a.margin_call_day, a.margin_call_deadline_ns))
             rows = []
             idx = a.first_position
             while idx >= 0:
@@ -1175,6 +1215,8 @@ cdef class MarginEngine:
             a.reserved_buy = a.reserved_nm = a.market_value = a.pending_value = 0
             a.tokens = saved.tokens
             a.token_time = saved.token_time
+            a.margin_call_day = saved.margin_call_day
+            a.margin_call_deadline_ns = saved.margin_call_deadline_ns
             a.tier = saved.tier
             a.open_orders = 0
             a.first_position = -1

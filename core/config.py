@@ -17,6 +17,7 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     insurance_share_bp: int = 1_000  # share of repaid interest paid into the insurance pool
     withdrawal_min_ratio_bp: int = 30_000  # R must stay >= 300 % after a withdrawal
     interest_day_count: int = 360
+    margin_call_deadline_s: int = 34_200  # 09:30 Shanghai on the next trading day
 
     def validate(self) -> "EngineConfig":
         if self.order_rate_per_s <= 0 or self.order_burst <= 0:
@@ -31,4 +32,6 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             raise ValueError("insurance_share_bp must be in 0..10000")
         if self.interest_day_count <= 0:
             raise ValueError("interest_day_count must be positive")
+        if not 0 <= self.margin_call_deadline_s < 86_400:
+            raise ValueError("margin_call_deadline_s must be a time of day in seconds (0..86399)")
         return self

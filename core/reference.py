@@ -17,7 +17,7 @@ from .fees import buy_reservation, fill_fees
 from .instruments import Instrument, buy_quantity_ok, limit_prices, sell_quantity_ok
 from .margin import Lines, MarginState, collateral_ratio_bp, liquidation_amount, next_state, ratio_meets
 from .rejects import EngineError, RejectCode as RC
-from .session import local_hhmmss, session_open
+from .session import day_time_ns, local_hhmmss, session_open
 from .snapshot import (
     AccountState, EngineState, InstrumentState, OrderState, PositionState, check_compatible,
     sorted_client_order_ids,
@@ -63,6 +63,8 @@ class _Account:
         self.tokens = burst_tokens
         self.token_time = 0
         self.client_order_ids: set = set()
+        self.margin_call_day = 0  # trading day the current margin call began
+        self.margin_call_deadline_ns = 0  # set by the first day roll after it
         self.book: dict[int, _Position] = {}  # instrument -> position row, until a day roll finds it empty
         self.open_orders: dict[int, _Order] = {}  # order id -> open order
 
@@ -171,18 +173,27 @@ class ReferenceEngine:
                 return True
         return False
 
-    def _evaluate(self, a: _Account) -> None:
-        assets, liabilities = self._assets_liabilities(a)
+    def _move(self, a: _Account, new: MarginState, ratio: int) -> None:
         old = a.state
-        new = next_state(old, assets, liabilities, self._lines(a), self.config.hysteresis_band_bp)
-        ratio = collateral_ratio_bp(assets, liabilities)
-        if new != old:
-            a.state = new
-            self._changes.append((a.ident, int(old), int(new), ratio))
+        a.state = new
+        if new == MarginState.MARGIN_CALL:
+            a.margin_call_day, a.margin_call_deadline_ns = self.trading_day, 0
+        elif old == MarginState.MARGIN_CALL:
+            a.margin_call_day, a.margin_call_deadline_ns = 0, 0
+        self._changes.append((a.ident, int(old), int(new), ratio))
+
+    def _default_if_bankrupt(self, a: _Account, assets: int, liabilities: int) -> None:
+        """LIQUIDATING with equity gone and nothing left that could be sold: DEFAULTED."""
         if (a.state == MarginState.LIQUIDATING and liabilities > 0 and assets - liabilities <= 0
                 and not self._has_sellable_shares(a.ident)):
-            a.state = MarginState.DEFAULTED
-            self._changes.append((a.ident, int(MarginState.LIQUIDATING), int(MarginState.DEFAULTED), ratio))
+            self._move(a, MarginState.DEFAULTED, collateral_ratio_bp(assets, liabilities))
+
+    def _evaluate(self, a: _Account) -> None:
+        assets, liabilities = self._assets_liabilities(a)
+        new = next_state(a.state, assets, liabilities, self._lines(a), self.config.hysteresis_band_bp)
+        if new != a.state:
+            self._move(a, new, collateral_ratio_bp(assets, liabilities))
+        self._default_if_bankrupt(a, assets, liabilities)
 
     def _evaluate_holders(self, instr: int) -> None:
         # A position row exists from an account's first order or fill in the instrument until the
@@ -336,19 +347,19 @@ class ReferenceEngine:
         return order.ident
 
     def _decide(self, acct, instr, side, price, qty, clid, now_ns, liquidation, commit) -> int:
-        cfg = self.config
-        if side not in (Side.BUY, Side.SELL):
-            return self._reject(RC.INVALID_SIDE, side)
-        if not 0 < qty <= MAX_QUANTITY:
-            return self._reject(RC.INVALID_QUANTITY, qty)
-        if not 0 < price <= MAX_PRICE:
-            return self._reject(RC.INVALID_PRICE, price)
         a = self._account(acct)
-        if a is None:
+        if side not in (Side.BUY, Side.SELL):
+            code = self._reject(RC.INVALID_SIDE, side)
+        elif not 0 < qty <= MAX_QUANTITY:
+            code = self._reject(RC.INVALID_QUANTITY, qty)
+        elif not 0 < price <= MAX_PRICE:
+            code = self._reject(RC.INVALID_PRICE, price)
+        elif a is None:
             return self._reject(RC.UNKNOWN_ACCOUNT, acct)
-        code = self._decide_for_account(a, instr, side, price, qty, clid, now_ns, liquidation, commit)
+        else:
+            code = self._decide_for_account(a, instr, side, price, qty, clid, now_ns, liquidation, commit)
         # Every answered client order id is remembered for the day, accepted or not.
-        if commit and clid is not None:
+        if commit and clid is not None and a is not None:
             a.client_order_ids.add(clid)
         return code
 
@@ -588,10 +599,25 @@ class ReferenceEngine:
                 inst.prev_close = inst.mark
             inst.lock = Lock.NONE
         self.trading_day = day
+        # A margin call's deadline is the first trading day after it, at 09:30 (a setting).
+        for a in self.accounts:
+            if a.state == MarginState.MARGIN_CALL and not a.margin_call_deadline_ns and a.margin_call_day < day:
+                a.margin_call_deadline_ns = day_time_ns(day, self.config.margin_call_deadline_s)
         self.orders = {}  # a new day's book; order ids keep counting
         for a in self.accounts:
             self._evaluate(a)
         return 0
+
+    def advance_clock(self, now_ns: int) -> list:
+        """Time passes: margin calls whose deposit deadline is at or before now_ns start liquidating."""
+        self._changes = []
+        for a in self.accounts:
+            if (a.state == MarginState.MARGIN_CALL and a.margin_call_deadline_ns
+                    and now_ns >= a.margin_call_deadline_ns):
+                assets, liabilities = self._assets_liabilities(a)
+                self._move(a, MarginState.LIQUIDATING, collateral_ratio_bp(assets, liabilities))
+                self._default_if_bankrupt(a, assets, liabilities)
+        return self.take_changes()
 
     # ---------------------------------------------------------------- views
     def take_changes(self) -> list:
@@ -619,7 +645,7 @@ class ReferenceEngine:
             max(0, a.deposits - a.withdrawals), credit, self._market_value(acct), reserved,
             self._reserved_buy(acct, non_marginable_only=True), a.sell_cash_today, len(self._open_orders(acct)),
             assets, liabilities, assets - liabilities, collateral_ratio_bp(assets, liabilities),
-            a.cash + credit - a.debt - a.accrued_interest - reserved,
+            a.cash + credit - a.debt - a.accrued_interest - reserved, a.margin_call_deadline_ns,
         )
         return dict(zip(ACCOUNT_FIELDS, values))
 
@@ -677,8 +703,10 @@ class ReferenceEngine:
         if a is None:
             raise KeyError(f"unknown account {acct}")
         assets, liabilities = self._assets_liabilities(a)
-        sellable_value = sum(self._sellable(acct, i) * self.instruments[i].mark
-                             for i in a.book if not self.instruments[i].halted)
+        # Shares held since before today and not yet sold, including those in open sells
+        # (as DOMAIN.md counts them for a default); halted names cannot be sold.
+        sellable_value = sum((p.start_of_day - p.sold_today) * self.instruments[i].mark
+                             for i, p in a.book.items() if not self.instruments[i].halted)
         return liquidation_amount(assets, liabilities, self._lines(a).restore,
                                   self.tiers[a.tier].fees.sell_rate_ppm, sellable_value)
 
@@ -694,7 +722,8 @@ class ReferenceEngine:
             instruments=[InstrumentState(i.prev_close, i.mark, i.halted, int(i.lock)) for i in self.instruments],
             accounts=[AccountState(a.tier, int(a.state), a.active, a.frozen, a.reduce_only_manual, a.killed, a.cash,
                                    a.debt, a.accrued_interest, a.deposits, a.withdrawals, a.sell_cash_today,
-                                   a.tokens, a.token_time, sorted_client_order_ids(a.client_order_ids))
+                                   a.tokens, a.token_time, sorted_client_order_ids(a.client_order_ids),
+                                   a.margin_call_day, a.margin_call_deadline_ns)
                       for a in self.accounts],
             positions=[PositionState(a.ident, i, p.start_of_day, p.bought_today, p.sold_today)
                        for a in self.accounts for i, p in sorted(a.book.items())],
@@ -723,6 +752,7 @@ class ReferenceEngine:
             a.deposits, a.withdrawals, a.sell_cash_today = saved.deposits, saved.withdrawals, saved.sell_cash_today
             a.token_time = saved.token_time
             a.client_order_ids = set(saved.client_order_ids)
+            a.margin_call_day, a.margin_call_deadline_ns = saved.margin_call_day, saved.margin_call_deadline_ns
             self.accounts.append(a)
         for saved in state.positions:
             p = self.accounts[saved.account].book.setdefault(saved.instrument, _Position())

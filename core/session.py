@@ -39,3 +39,11 @@ def shanghai_ns(year: int, month: int, day: int, hour: int = 10, minute: int = 0
 
     local = _dt.datetime(year, month, day, hour, minute, second, tzinfo=_dt.timezone(_dt.timedelta(hours=8)))
     return int(local.timestamp()) * NS_PER_S
+
+
+EPOCH_ORDINAL = 719_163  # datetime.date(1970, 1, 1).toordinal()
+
+
+def day_time_ns(day: int, seconds_after_midnight: int) -> int:
+    """UTC nanoseconds of a Shanghai wall-clock time on trading day `day` (a date ordinal)."""
+    return ((day - EPOCH_ORDINAL) * SECONDS_PER_DAY + seconds_after_midnight - SHANGHAI_UTC_OFFSET_S) * NS_PER_S

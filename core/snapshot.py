@@ -37,6 +37,8 @@ class AccountState(msgspec.Struct, array_like=True, frozen=True):
     tokens: int
     token_time: int
     client_order_ids: list[ClientOrderId]
+    margin_call_day: int = 0  # trading day the margin call began (0: none)
+    margin_call_deadline_ns: int = 0  # 0 until the next day roll sets it
 
 
 class PositionState(msgspec.Struct, array_like=True, frozen=True):

@@ -13,6 +13,7 @@ from core import EngineConfig, EngineError, Instrument, OrderStatus, Side
 from core._engine import MarginEngine
 from core.reference import ReferenceEngine
 from core.tiers import DEFAULT_TIERS
+from core.session import day_time_ns, local_seconds
 from core.units import half_up_div
 from tests.conftest import NOW, TRADING_DAY, small_universe
 
@@ -103,6 +104,8 @@ class Lockstep:
         before = [(a.debt, a.accrued_interest, DEFAULT_TIERS[a.tier].annual_rate_bp) for a in self.ref.accounts]
         _, code = self.both("roll_day", self.ref.trading_day + days)
         if code == 0:
+            # the driver's clock follows the trading day, keeping its time of day
+            self.now = day_time_ns(self.ref.trading_day, local_seconds(self.now))
             for acct, (debt, accrued, rate) in enumerate(before):
                 interest = half_up_div(debt * rate * days, 10_000 * 360) if debt > 0 else 0
                 assert self.ref.accounts[acct].accrued_interest == accrued + interest

@@ -11,6 +11,7 @@ import os
 from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
 from core import EngineConfig, Lock, Side
+from core.session import day_time_ns
 from tests.conftest import RUN_SEED
 from tests.core.differential import Lockstep
 
@@ -37,15 +38,16 @@ fill = st.tuples(st.just("fill"), st.integers(0, 50), st.sampled_from(["all", "a
 tick = st.tuples(st.just("tick"), instruments, offsets_bp, st.sampled_from(["none", "none", "lock", "bad"]))
 lever = st.tuples(st.just("lever"), accounts, instruments, st.integers(20, 100))
 crash = st.tuples(st.just("crash"), instruments, st.integers(1, 4), st.booleans(), st.booleans())
+rally = st.tuples(st.just("rally"), instruments, st.integers(1, 3), st.booleans())
 
 commands = st.one_of(
-    order, order, order, order, fill, fill, fill, tick, tick, lever, lever, crash,
+    order, order, order, order, fill, fill, fill, tick, tick, lever, lever, crash, crash, rally, rally,
     st.tuples(st.just("open"), st.integers(0, 3)),
     st.tuples(st.just("deposit"), accounts, amounts),
     st.tuples(st.just("withdraw"), accounts, amounts),
     st.tuples(st.just("cancel"), st.integers(0, 50)),
     st.tuples(st.just("roll"), st.sampled_from([1, 1, 1, 3, 0, 30])),
-    st.tuples(st.just("clock"), st.integers(0, 12 * 3600)),
+    st.tuples(st.just("clock"), st.integers(0, 16 * 3600)),
     st.tuples(st.just("flag"), accounts, st.sampled_from(["set_frozen", "set_reduce_only", "set_account_kill",
                                                           "set_active"]), st.booleans()),
     st.tuples(st.just("control"), st.sampled_from(["set_global_kill", "set_halt_buys", "set_halt_deposits",
@@ -55,6 +57,8 @@ commands = st.one_of(
     st.tuples(st.just("tier"), accounts, st.integers(0, 3)),
     st.tuples(st.just("marks"), st.lists(st.tuples(st.integers(0, 9), offsets_bp), max_size=4)),
     st.tuples(st.just("snapshot")),
+    st.tuples(st.just("advance"), st.sampled_from([0, 60, 3600, 6 * 3600])),
+    st.tuples(st.just("advance"), st.sampled_from([0, 60, 3600, 6 * 3600])),
 )
 
 configs = st.builds(
@@ -91,7 +95,7 @@ def run(engines: Lockstep, command: tuple) -> None:
         args[0] = pick(args[0], n_accounts)
     if kind in ("order", "lever"):
         args[1] = pick_instrument(args[1], n_instruments)
-    if kind in ("tick", "halt", "crash"):
+    if kind in ("tick", "halt", "crash", "rally"):
         args[0] = pick_instrument(args[0], n_instruments)
     if kind == "open":
         engines.open_account(args[0])
@@ -142,6 +146,18 @@ def run(engines: Lockstep, command: tuple) -> None:
                 else:
                     engines.both("apply_tick", victim, limits[0], int(Lock.LIMIT_DOWN) if locked else 0)
             engines.roll(1)
+    elif kind == "rally":
+        # Limit-up day after day: accounts climb back through the states (hysteresis upwards).
+        instr, days, market_wide = args
+        if not 0 <= instr < n_instruments:
+            return
+        for _ in range(days):
+            for victim in (range(n_instruments) if market_wide else (instr,)):
+                inst = ref.instruments[victim]
+                limits = inst.limits()
+                if inst.mark > 0:
+                    engines.both("apply_tick", victim, limits[1] if limits else inst.mark * 13 // 10, 0)
+            engines.roll(1)
     elif kind == "fill":
         sel, how, step = args
         open_ids = engines.open_orders()
@@ -176,8 +192,8 @@ def run(engines: Lockstep, command: tuple) -> None:
         engines.both("apply_tick", instr, price, lock)
     elif kind == "roll":
         engines.roll(args[0])
-    elif kind == "clock":
-        engines.now = engines.now - (engines.now % (86_400 * 10**9)) + args[0] * 10**9  # seconds after 08:00
+    elif kind == "clock":  # a time of day on the current trading day, 00:00 to 12:00
+        engines.now = day_time_ns(ref.trading_day, args[0])
     elif kind == "flag":
         acct, method, on = args
         engines.both(method, acct, on)
@@ -190,6 +206,9 @@ def run(engines: Lockstep, command: tuple) -> None:
         engines.both("set_line_raise", args[0])
     elif kind == "tier":
         engines.both("set_tier", *args)
+    elif kind == "advance":
+        engines.now += args[0] * 10**9
+        engines.both("advance_clock", engines.now)
     elif kind == "snapshot":
         engines.snapshot_round_trip()
     elif kind == "marks":

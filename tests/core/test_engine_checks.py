@@ -244,9 +244,11 @@ def test_client_order_ids_are_unique_per_account_per_day(engine):
     rejected(engine.place(acct, "600000", BUY, 1000, 100, "same", NOW), RC.DUPLICATE_CLIENT_ORDER_ID,
              "client_order_id=same")
     assert engine.place(other, "600000", BUY, 1000, 100, "same", NOW).accepted
-    # a rejected order's id is remembered too
+    # a rejected order's id is remembered too, even a malformed one
     rejected(engine.place(acct, "600000", BUY, 1000, 150, "bad-lot", NOW), RC.INVALID_LOT)
     rejected(engine.place(acct, "600000", BUY, 1000, 100, "bad-lot", NOW), RC.DUPLICATE_CLIENT_ORDER_ID)
+    rejected(engine.place(acct, "600000", BUY, 1000, 0, "zero", NOW), RC.INVALID_QUANTITY)
+    rejected(engine.place(acct, "600000", BUY, 1000, 100, "zero", NOW), RC.DUPLICATE_CLIENT_ORDER_ID)
     # a new trading day forgets them
     engine.roll_day(TRADING_DAY.toordinal() + 1)
     assert engine.place(acct, "600000", BUY, 1000, 100, "same", NOW).accepted

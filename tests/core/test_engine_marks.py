@@ -3,7 +3,7 @@
 import pytest
 
 from core import Lock, MarginState as S, RejectCode as RC, Side
-from tests.conftest import NOW
+from tests.conftest import NOW, TRADING_DAY
 from tests.core.helpers import buy_filled, funded, next_day, rejected
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -171,3 +171,42 @@ def test_liquidation_amount_from_the_account(engine):
     expected = liquidation_amount(view["assets"], view["liabilities"], 15_500, 760, 6_600 * 2000)
     assert engine.liquidation_amount(acct) == expected
     assert not expected[1] and 0 < expected[0] < 6_600 * 2000
+
+
+def test_a_margin_call_not_met_by_the_next_trading_days_0930_starts_liquidation(engine):
+    from core.session import shanghai_ns
+
+    acct = leveraged(engine)
+    engine.tick("300002", 2079)  # 139.94 %: MARGIN_CALL on Monday
+    assert engine.account(acct)["margin_call_deadline_ns"] == 0  # set by the next day roll
+    assert engine.fast.advance_clock(shanghai_ns(2026, 1, 5, 14, 0)) == []
+    engine.roll_day(TRADING_DAY.toordinal() + 1)  # Tuesday
+    deadline = shanghai_ns(2026, 1, 6, 9, 30)
+    assert engine.account(acct)["margin_call_deadline_ns"] == deadline
+    assert engine.fast.advance_clock(deadline - 1) == []
+    (change,) = engine.fast.advance_clock(deadline)
+    assert (change[0], change[1], change[2]) == (acct, S.MARGIN_CALL, S.LIQUIDATING)
+    assert engine.account(acct)["margin_call_deadline_ns"] == 0
+
+
+def test_a_deposit_before_the_deadline_lifts_the_call(engine):
+    from core.session import shanghai_ns
+
+    acct = leveraged(engine)
+    engine.tick("300002", 2079)
+    engine.roll_day(TRADING_DAY.toordinal() + 3)  # over a weekend: the deadline is that day's 09:30
+    assert engine.account(acct)["margin_call_deadline_ns"] == shanghai_ns(2026, 1, 8, 9, 30)
+    engine.deposit(acct, 2_000_000)
+    assert engine.account(acct)["state"] == S.NORMAL
+    assert engine.fast.advance_clock(shanghai_ns(2026, 1, 8, 10, 0)) == []
+    assert engine.account(acct)["margin_call_deadline_ns"] == 0
+
+
+def test_liquidation_amount_counts_shares_already_in_open_sells(engine):
+    acct = leveraged(engine)
+    next_day(engine)
+    sell = engine.place(acct, "300002", SELL, 3000, 6_600, "client-sell", NOW)
+    assert sell.accepted and engine.position(acct, "300002")["sellable"] == 0
+    engine.tick("300002", 2000)
+    x, everything = engine.liquidation_amount(acct)
+    assert not everything and 0 < x < 6_600 * 2000
