@@ -18,13 +18,18 @@ def backend(request):
     return request.param
 
 
+def one_account(backend: str, name: int):
+    """The single-account workload in `backend`, and the id and mark of one of its names."""
+    state, names = single_account_state()
+    engine = load(backend, state)
+    instr = names[name]
+    return engine, instr, engine.instrument(instr)["mark"]
+
+
 @pytest.mark.benchmark(group="pretrade-check-accepted")
 def test_pretrade_check_accepted(benchmark, backend):
     """One buy that passes every check of DOMAIN.md section 6 (the longest path), from Python."""
-    state, names = single_account_state()
-    engine = load(backend, state)
-    instr = names[0]
-    mark = engine.instrument(instr)["mark"]
+    engine, instr, mark = one_account(backend, 0)
     assert engine.check_order(0, instr, BUY, mark, 100, "bench-1", NOW, False) == 0
     benchmark(engine.check_order, 0, instr, BUY, mark, 100, "bench-1", NOW, False)
 
@@ -32,10 +37,7 @@ def test_pretrade_check_accepted(benchmark, backend):
 @pytest.mark.benchmark(group="pretrade-check-rejected")
 def test_pretrade_check_rejected_buying_power(benchmark, backend):
     """A buy refused at the last family of checks (INSUFFICIENT_BUYING_POWER, step 9)."""
-    state, names = single_account_state()
-    engine = load(backend, state)
-    instr = names[1]
-    mark = engine.instrument(instr)["mark"]
+    engine, instr, mark = one_account(backend, 1)
     qty = 250_000_000 // mark // 100 * 100
     assert engine.check_order(0, instr, BUY, mark, qty, "bench-2", NOW, False) == 701
     benchmark(engine.check_order, 0, instr, BUY, mark, qty, "bench-2", NOW, False)
@@ -44,10 +46,7 @@ def test_pretrade_check_rejected_buying_power(benchmark, backend):
 @pytest.mark.benchmark(group="pretrade-check-rejected-early")
 def test_pretrade_check_rejected_lot(benchmark, backend):
     """A buy refused at the lot rule (INVALID_LOT, step 5)."""
-    state, names = single_account_state()
-    engine = load(backend, state)
-    instr = names[1]
-    mark = engine.instrument(instr)["mark"]
+    engine, instr, mark = one_account(backend, 1)
     assert engine.check_order(0, instr, BUY, mark, 150, "bench-3", NOW, False) == 502
     benchmark(engine.check_order, 0, instr, BUY, mark, 150, "bench-3", NOW, False)
 
@@ -55,10 +54,7 @@ def test_pretrade_check_rejected_lot(benchmark, backend):
 @pytest.mark.benchmark(group="place-and-cancel")
 def test_place_then_cancel(benchmark, backend):
     """The committing path: checks, reservation and order creation, then the cancel that releases it."""
-    state, names = single_account_state()
-    engine = load(backend, state)
-    instr = names[0]
-    mark = engine.instrument(instr)["mark"]
+    engine, instr, mark = one_account(backend, 0)
     clock = [NOW]
 
     def place_cancel():
@@ -73,10 +69,7 @@ def test_place_then_cancel(benchmark, backend):
 @pytest.mark.benchmark(group="fill")
 def test_apply_fill(benchmark, backend):
     """One partial fill of a buy: fees, cash then debt, position, reservation, margin re-evaluation."""
-    state, names = single_account_state()
-    engine = load(backend, state)
-    instr = names[0]
-    mark = engine.instrument(instr)["mark"]
+    engine, instr, mark = one_account(backend, 0)
     order = engine.place_order(0, instr, BUY, mark, 100_000 // 100 * 100, None, NOW + 10**9, False)
     assert order > 0
     benchmark.pedantic(engine.apply_fill, args=(order, 1, mark), rounds=20_000, iterations=1)

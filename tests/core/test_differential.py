@@ -87,6 +87,25 @@ def pick_instrument(selector: int, count: int) -> int:
     return {10: count, 11: -1}.get(selector, selector % count)
 
 
+def limit_days(engines: Lockstep, instr: int, days: int, market_wide: bool, down: bool, locked: bool) -> None:
+    """Trade one name (or every name) at its limit price, then roll the day; `days` times."""
+    ref = engines.ref
+    if not 0 <= instr < len(ref.instruments):
+        return
+    for _ in range(days):
+        for victim in (range(len(ref.instruments)) if market_wide else (instr,)):
+            inst = ref.instruments[victim]
+            if inst.mark <= 0:
+                continue
+            limits = inst.limits()
+            if limits is None:  # no-limit names: a 30 % move
+                engines.both("apply_tick", victim, max(1, inst.mark * (7 if down else 13) // 10), 0)
+            else:
+                lock = (Lock.LIMIT_DOWN if down else Lock.LIMIT_UP) if locked else Lock.NONE
+                engines.both("apply_tick", victim, limits[0] if down else limits[1], int(lock))
+        engines.roll(1)
+
+
 def run(engines: Lockstep, command: tuple) -> None:
     kind, *args = command
     ref = engines.ref
@@ -133,31 +152,11 @@ def run(engines: Lockstep, command: tuple) -> None:
         # Limit-down for a few days running, one name or the whole market, locked or not:
         # the 2015-style cascade.
         instr, days, locked, market_wide = args
-        if not 0 <= instr < n_instruments:
-            return
-        for _ in range(days):
-            for victim in (range(n_instruments) if market_wide else (instr,)):
-                inst = ref.instruments[victim]
-                limits = inst.limits()
-                if inst.mark <= 0:
-                    continue
-                if limits is None:
-                    engines.both("apply_tick", victim, max(1, inst.mark * 7 // 10), 0)
-                else:
-                    engines.both("apply_tick", victim, limits[0], int(Lock.LIMIT_DOWN) if locked else 0)
-            engines.roll(1)
+        limit_days(engines, instr, days, market_wide, down=True, locked=locked)
     elif kind == "rally":
         # Limit-up day after day: accounts climb back through the states (hysteresis upwards).
         instr, days, market_wide = args
-        if not 0 <= instr < n_instruments:
-            return
-        for _ in range(days):
-            for victim in (range(n_instruments) if market_wide else (instr,)):
-                inst = ref.instruments[victim]
-                limits = inst.limits()
-                if inst.mark > 0:
-                    engines.both("apply_tick", victim, limits[1] if limits else inst.mark * 13 // 10, 0)
-            engines.roll(1)
+        limit_days(engines, instr, days, market_wide, down=False, locked=False)
     elif kind == "fill":
         sel, how, step = args
         open_ids = engines.open_orders()
