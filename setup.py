@@ -6,6 +6,7 @@ reasons are next to each. `BEACON_CYTHON_TRACE=1` adds line tracing for profilin
 """
 
 import os
+import sysconfig
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -33,6 +34,13 @@ EXTRA_COMPILE_ARGS = [
     "-Wno-unused-function",  # Cython emits helpers it may not use
 ]
 
+def _have_headers(*names: str) -> bool:
+    """Whether C headers are installed (the journal's C framing needs OpenSSL and zlib)."""
+    dirs = [sysconfig.get_paths()["include"], "/usr/include", "/usr/local/include",
+            *os.environ.get("CPATH", "").split(os.pathsep)]
+    return all(any(os.path.exists(os.path.join(d, n)) for d in dirs if d) for n in names)
+
+
 extensions = [
     Extension(
         "core._engine",
@@ -42,5 +50,17 @@ extensions = [
         define_macros=[("CYTHON_TRACE", "1")] if os.environ.get("BEACON_CYTHON_TRACE") == "1" else [],
     ),
 ]
+
+# Optional: without OpenSSL or zlib headers the journal frames records in Python instead
+# (same bytes, slower), as aiohttp does with its parsers.
+if _have_headers("openssl/evp.h", "zlib.h"):
+    extensions.append(Extension(
+        "gateway.journal._framing",
+        ["gateway/journal/_framing.pyx"],
+        extra_compile_args=["-O3", "-Wno-unused-function"],
+        libraries=["crypto", "z"],
+    ))
+else:
+    print("beacon: OpenSSL/zlib headers not found; the journal will frame records in pure Python")
 
 setup(ext_modules=cythonize(extensions, compiler_directives=COMPILER_DIRECTIVES, annotate=False))

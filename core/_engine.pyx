@@ -1056,6 +1056,13 @@ cdef class MarginEngine:
             idx = p.next_in_account
         return [self.position(acct, i) for i in sorted(instrs)]
 
+    def order_status(self, int64_t order_id):
+        """The status of an order of today's book (core.types.OrderStatus), or 0 if unknown."""
+        cdef int64_t slot = order_id - self.order_base - 1
+        if slot < 0 or slot >= <int64_t>self.orders.size():
+            return 0
+        return self.orders[slot].status
+
     def order(self, int64_t order_id):
         cdef int64_t slot = order_id - self.order_base - 1
         if slot < 0 or slot >= <int64_t>self.orders.size():

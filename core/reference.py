@@ -667,6 +667,11 @@ class ReferenceEngine:
                         | {o.instrument for o in self._open_orders(acct)})
         return [self.position(acct, i) for i in instrs]
 
+    def order_status(self, order_id: int) -> int:
+        """The status of an order of today's book (OrderStatus), or 0 if unknown."""
+        order = self.orders.get(order_id)
+        return 0 if order is None else int(order.status)
+
     def order(self, order_id: int) -> dict:
         o = self.orders.get(order_id)
         if o is None:

@@ -1,0 +1,155 @@
+"""Events: what a command did, readable by clients, operators and risk officers.
+
+Events are derived from a command and the `Outcome` the engine gave it (see
+`core.machine`), so they are never journaled: replay regenerates them exactly.
+Amounts in fen, prices in fen, ratios in bp (-1: infinite).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+import msgspec
+
+
+class Event(msgspec.Struct, tag_field="event", frozen=True, kw_only=True):
+    """Base of every event; `seq` is the journal sequence number of the command behind it."""
+
+    seq: int = 0
+
+
+class AccountOpened(Event, tag="account_opened"):
+    account: int
+    tier: str
+    name: str
+
+
+class CommandRefused(Event, tag="command_refused"):
+    """An operator, broker or market input the engine refused; nothing changed."""
+
+    command: str
+    code: int
+    reason: str
+    detail: str
+
+
+class TierSet(Event, tag="tier_set"):
+    account: int
+    tier: str
+
+
+class Deposited(Event, tag="deposited"):
+    account: int
+    amount: int
+    cash: int
+
+
+class Withdrawn(Event, tag="withdrawn"):
+    account: int
+    amount: int
+    cash: int
+
+
+class AccountFlagSet(Event, tag="account_flag_set"):
+    account: int
+    flag: str
+    on: bool
+
+
+class ControlSet(Event, tag="control_set"):
+    control: str
+    on: bool
+
+
+class LinesRaised(Event, tag="lines_raised"):
+    bp: int
+
+
+class InstrumentHalted(Event, tag="instrument_halted"):
+    instrument: str
+    halted: bool
+
+
+class OrderAccepted(Event, tag="order_accepted"):
+    order: int
+    account: int
+    instrument: str
+    side: str
+    price: int
+    qty: int
+    client_order_id: str | None
+    reserved: int  # fen held for a buy (notional and fees at the limit); 0 for a sell
+    liquidation: bool
+
+
+class OrderRejected(Event, tag="order_rejected"):
+    account: int
+    instrument: str
+    side: int
+    price: int
+    qty: int
+    client_order_id: str | None
+    code: int
+    reason: str
+    detail: str
+
+
+class CancelRequested(Event, tag="cancel_requested"):
+    order: int
+    account: int
+
+
+class OrderCanceled(Event, tag="order_canceled"):
+    order: int
+    account: int
+    reason: str  # canceled, expired, rejected (by the broker)
+    canceled_qty: int
+
+
+class OrderFilled(Event, tag="order_filled"):
+    order: int
+    account: int
+    instrument: str
+    side: str
+    qty: int
+    price: int
+    exec_id: str
+    commission: int
+    stamp_duty: int
+    transfer_fee: int
+    debt_drawn: int
+    interest_repaid: int
+    debt_repaid: int
+    to_insurance_pool: int
+    filled: int
+    remaining: int
+
+
+class MarginStateChanged(Event, tag="margin_state_changed"):
+    account: int
+    old: str
+    new: str
+    collateral_ratio_bp: int
+
+
+class Alert(Event, tag="alert"):
+    account: int
+    level: Literal["info", "warning", "critical"]
+    state: str
+    collateral_ratio_bp: int
+    message: str
+
+
+class DayRolled(Event, tag="day_rolled"):
+    day: str  # ISO date
+
+
+class Reconfigured(Event, tag="reconfigured"):
+    tiers: list[str]
+
+
+AnyEvent = Union[
+    AccountOpened, CommandRefused, TierSet, Deposited, Withdrawn, AccountFlagSet, ControlSet, LinesRaised,
+    InstrumentHalted, OrderAccepted, OrderRejected, CancelRequested, OrderCanceled, OrderFilled,
+    MarginStateChanged, Alert, DayRolled, Reconfigured,
+]

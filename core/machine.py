@@ -1,0 +1,304 @@
+"""The one entry point: a command in, its outcome and events out.
+
+`Machine.execute(command)` applies a command to the engine and returns its
+`Outcome` (integers: the id or reject code, the detail, the margin state
+changes); nothing else changes engine state. `Machine.apply(command)` also
+returns the readable events derived from that outcome. The machine is
+deterministic: it reads no clock and no random source; time arrives in commands.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import msgspec
+
+from .commands import (
+    AnyCommand, CancelOrder, ClockAdvance, DayRoll, Deposit, Fill, Genesis, HaltInstrument, Marks, OpenAccount,
+    OrderClosed, Outcome, PlaceOrder, RaiseLines, Reconfigure, SetAccountFlag, SetControl, SetTier, Tick, Withdraw,
+)
+from .engine import backend_class
+from .events import (
+    AccountFlagSet, AccountOpened, Alert, CancelRequested, CommandRefused, ControlSet, DayRolled, Deposited,
+    Event, InstrumentHalted, LinesRaised, MarginStateChanged, OrderAccepted, OrderCanceled, OrderFilled,
+    OrderRejected, Reconfigured, TierSet, Withdrawn,
+)
+from .instruments import Universe
+from .margin import MarginState
+from .rejects import EngineError, RejectCode, format_detail
+from .snapshot import EngineState
+from .types import OrderStatus, Side
+
+_FLAG_METHODS = {"frozen": "set_frozen", "reduce_only": "set_reduce_only", "kill": "set_account_kill",
+                 "active": "set_active"}
+_CONTROL_METHODS = {"global_kill": "set_global_kill", "halt_buys": "set_halt_buys",
+                    "halt_deposits": "set_halt_deposits", "halt_accounts": "set_halt_accounts"}
+_ALERT_LEVEL = {MarginState.NORMAL: "info", MarginState.WARNING: "warning", MarginState.MARGIN_CALL: "critical",
+                MarginState.LIQUIDATING: "critical", MarginState.DEFAULTED: "critical"}
+_ALERT_TEXT = {
+    MarginState.NORMAL: "collateral ratio back above the warning line",
+    MarginState.WARNING: "collateral ratio below the warning line",
+    MarginState.MARGIN_CALL: "margin call: reduce-only until the ratio is restored; deposit by the deadline",
+    MarginState.LIQUIDATING: "automatic liquidation: reduce-only",
+    MarginState.DEFAULTED: "default: equity exhausted with nothing left to sell",
+}
+_EMPTY = Outcome()
+#: The outcome of every command that decided nothing worth recording (shared, so that the
+#: journal can recognise it by identity and reuse its encoding).
+EMPTY_OUTCOME = _EMPTY
+
+
+class MachineState(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of the machine: the genesis it started from, its settings now, and the engine state."""
+
+    genesis: Genesis
+    current: Reconfigure | None = None
+    account_names: list[str]
+    engine: EngineState
+
+
+class Machine:
+    """The margin engine driven by commands."""
+
+    def __init__(self, genesis: Genesis, backend: str | None = None):
+        self.genesis = genesis
+        self.backend = backend
+        self.universe = Universe(genesis.instruments)
+        self.codes = [i.code for i in self.universe]
+        self._instrument_ids = {code: n for n, code in enumerate(self.codes)}
+        self.current: Reconfigure | None = None
+        self._configure(genesis.config, genesis.tiers)
+        self.engine = backend_class(backend)(self.universe.instruments, self.tiers, self.config, genesis.trading_day)
+        self.account_names: list[str] = []
+        self._handlers = {
+            Genesis: self._genesis, OpenAccount: self._open_account, SetTier: self._set_tier,
+            Deposit: self._deposit, Withdraw: self._withdraw, SetAccountFlag: self._flag, SetControl: self._control,
+            RaiseLines: self._raise, HaltInstrument: self._halt, PlaceOrder: self._place, CancelOrder: self._cancel,
+            OrderClosed: self._closed, Fill: self._fill, Tick: self._tick, Marks: self._marks,
+            ClockAdvance: self._clock, DayRoll: self._roll, Reconfigure: self._reconfigure,
+        }
+
+    def _configure(self, config, tiers) -> None:
+        self.config = config
+        self.tiers = list(tiers)
+        self.tier_ids = {t.name: n for n, t in enumerate(self.tiers)}
+
+    def instrument_id(self, code: str) -> int:
+        return self._instrument_ids.get(code, -1)
+
+    # ---------------------------------------------------------------- entry points
+    def execute(self, command: AnyCommand) -> Outcome:
+        """Apply one command; its outcome. The only way engine state changes."""
+        return self._handlers[type(command)](command)
+
+    def apply(self, command: AnyCommand, seq: int = 0) -> tuple[Outcome, list[Event]]:
+        """Apply one command; its outcome and the events it produced."""
+        outcome = self.execute(command)
+        return outcome, self.events(command, outcome, seq)
+
+    # ---------------------------------------------------------------- handlers
+    def _refusal(self, code: int) -> Outcome:
+        return Outcome(code, tuple(self.engine.last_detail()))
+
+    def _status(self, code: int) -> Outcome:
+        if code:
+            return self._refusal(code)
+        changes = self.engine.take_changes()
+        return Outcome(0, (), tuple(changes)) if changes else _EMPTY
+
+    def _genesis(self, command: Genesis) -> Outcome:
+        # Only the first record of a journal; the machine was built from it.
+        return _EMPTY
+
+    def _open_account(self, command: OpenAccount) -> Outcome:
+        tier = self.tier_ids.get(command.tier, len(self.tiers))
+        result = self.engine.add_account(tier)
+        if result < 0:
+            return self._refusal(result)
+        self.account_names.append(command.name)
+        return Outcome(result)
+
+    def _set_tier(self, command: SetTier) -> Outcome:
+        return self._status(self.engine.set_tier(command.account, self.tier_ids.get(command.tier, len(self.tiers))))
+
+    def _deposit(self, command: Deposit) -> Outcome:
+        return self._status(self.engine.deposit(command.account, command.amount))
+
+    def _withdraw(self, command: Withdraw) -> Outcome:
+        return self._status(self.engine.withdraw(command.account, command.amount))
+
+    def _flag(self, command: SetAccountFlag) -> Outcome:
+        return self._status(getattr(self.engine, _FLAG_METHODS[command.flag])(command.account, command.on))
+
+    def _control(self, command: SetControl) -> Outcome:
+        getattr(self.engine, _CONTROL_METHODS[command.control])(command.on)
+        return _EMPTY
+
+    def _raise(self, command: RaiseLines) -> Outcome:
+        return self._status(self.engine.set_line_raise(command.bp))
+
+    def _halt(self, command: HaltInstrument) -> Outcome:
+        return self._status(self.engine.set_halted(self.instrument_id(command.instrument), command.halted))
+
+    def _place(self, command: PlaceOrder) -> Outcome:
+        result = self.engine.place_order(
+            command.account, self._instrument_ids.get(command.instrument, -1), command.side, command.price,
+            command.qty, command.client_order_id, command.ts, command.liquidation)
+        if result < 0:
+            return Outcome(result, tuple(self.engine.last_detail()))
+        return Outcome(result)
+
+    def _cancel(self, command: CancelOrder) -> Outcome:
+        # A cancel request changes nothing in the engine; it is checked so that a request for
+        # an unknown or finished order is answered with the reason. Never blocked by risk.
+        status = self.engine.order_status(command.order)
+        if status == OrderStatus.OPEN:
+            return _EMPTY
+        code = RejectCode.UNKNOWN_ORDER if status == 0 else RejectCode.ORDER_NOT_OPEN
+        return Outcome(int(code), (command.order,))
+
+    def _closed(self, command: OrderClosed) -> Outcome:
+        return self._status(self.engine.close_order(command.order))
+
+    def _fill(self, command: Fill) -> Outcome:
+        code = self.engine.apply_fill(command.order, command.qty, command.price)
+        if code:
+            return self._refusal(code)
+        return Outcome(0, tuple(self.engine.last_fill()), tuple(self.engine.take_changes()))
+
+    def _tick(self, command: Tick) -> Outcome:
+        try:
+            changes = self.engine.apply_tick(self._instrument_ids.get(command.instrument, -1), command.price,
+                                             command.lock)
+        except EngineError as exc:
+            return Outcome(int(exc.code), tuple(self.engine.last_detail()) if exc.code != RejectCode.UNKNOWN_INSTRUMENT
+                           else (-1,))
+        return Outcome(0, (), tuple(changes)) if changes else _EMPTY
+
+    def _marks(self, command: Marks) -> Outcome:
+        if len(command.prices) != len(self.codes):
+            return Outcome(int(RejectCode.TICK_PRICE_INVALID), (len(command.prices), 0, len(self.codes)))
+        try:
+            changes = self.engine.apply_marks(command.prices)
+        except EngineError as exc:
+            return Outcome(int(exc.code), tuple(self.engine.last_detail()))
+        return Outcome(0, (), tuple(changes)) if changes else _EMPTY
+
+    def _clock(self, command: ClockAdvance) -> Outcome:
+        changes = self.engine.advance_clock(command.ts)
+        return Outcome(0, (), tuple(changes)) if changes else _EMPTY
+
+    def _roll(self, command: DayRoll) -> Outcome:
+        return self._status(self.engine.roll_day(command.day))
+
+    def _reconfigure(self, command: Reconfigure) -> Outcome:
+        """New settings and tiers: the engine is rebuilt from its own snapshot under them."""
+        names = [t.name for t in self.tiers]
+        new_ids = {t.name: n for n, t in enumerate(command.tiers)}
+        state = self.engine.export_state()
+        try:
+            command.config.validate()
+            for t in command.tiers:
+                t.validate(command.config.hysteresis_band_bp)
+            accounts = [msgspec.structs.replace(a, tier=new_ids[names[a.tier]]) for a in state.accounts]
+        except (ValueError, KeyError):
+            return Outcome(int(RejectCode.UNKNOWN_TIER), ())
+        engine = backend_class(self.backend)(self.universe.instruments, command.tiers, command.config, 1)
+        engine.load_state(msgspec.structs.replace(state, accounts=accounts))
+        self.engine = engine
+        self.current = command
+        self._configure(command.config, command.tiers)
+        return _EMPTY
+
+    # ---------------------------------------------------------------- snapshots
+    def export_state(self) -> MachineState:
+        return MachineState(genesis=self.genesis, current=self.current, account_names=list(self.account_names),
+                            engine=self.engine.export_state())
+
+    @classmethod
+    def from_state(cls, state: MachineState, backend: str | None = None) -> "Machine":
+        machine = cls(state.genesis, backend)
+        if state.current is not None:
+            machine._reconfigure(state.current)
+        machine.engine.load_state(state.engine)
+        machine.account_names = list(state.account_names)
+        return machine
+
+    # ---------------------------------------------------------------- events
+    def events(self, command: AnyCommand, outcome: Outcome, seq: int = 0) -> list[Event]:
+        """The readable events of a command that has just been executed with this outcome."""
+        kind = type(command)
+        out: list[Event] = []
+        result = outcome.result
+        if kind is PlaceOrder:
+            if result > 0:
+                view = self.engine.order(result)
+                out.append(OrderAccepted(
+                    seq=seq, order=result, account=command.account, instrument=command.instrument,
+                    side=Side(command.side).name.lower(), price=command.price, qty=command.qty,
+                    client_order_id=command.client_order_id, reserved=view["reserved"],
+                    liquidation=command.liquidation))
+            else:
+                code = RejectCode(-result)
+                extra = f"client_order_id={command.client_order_id}" if code == RejectCode.DUPLICATE_CLIENT_ORDER_ID else ""
+                detail = format_detail(code, outcome.detail, extra)
+                if code == RejectCode.UNKNOWN_INSTRUMENT:
+                    detail = f"instrument={command.instrument}"
+                out.append(OrderRejected(
+                    seq=seq, account=command.account, instrument=command.instrument, side=command.side,
+                    price=command.price, qty=command.qty, client_order_id=command.client_order_id,
+                    code=int(code), reason=code.name, detail=detail))
+        elif kind is OpenAccount:
+            if result >= 0:
+                out.append(AccountOpened(seq=seq, account=result, tier=command.tier, name=command.name))
+            else:
+                out.append(self._refused(command, -result, outcome, seq))
+        elif result != 0:
+            out.append(self._refused(command, result, outcome, seq))
+        elif kind is Fill:
+            view = self.engine.order(command.order)
+            c, s, t, drawn, interest, repaid, pool = outcome.detail
+            out.append(OrderFilled(
+                seq=seq, order=command.order, account=view["account"], instrument=self.codes[view["instrument"]],
+                side=Side(view["side"]).name.lower(), qty=command.qty, price=command.price, exec_id=command.exec_id,
+                commission=c, stamp_duty=s, transfer_fee=t, debt_drawn=drawn, interest_repaid=interest,
+                debt_repaid=repaid, to_insurance_pool=pool, filled=view["filled"],
+                remaining=view["qty"] - view["filled"]))
+        elif kind is OrderClosed:
+            view = self.engine.order(command.order)
+            out.append(OrderCanceled(seq=seq, order=command.order, account=view["account"], reason=command.reason,
+                                     canceled_qty=view["qty"] - view["filled"]))
+        elif kind is CancelOrder:
+            out.append(CancelRequested(seq=seq, order=command.order, account=self.engine.order(command.order)["account"]))
+        elif kind is Deposit:
+            out.append(Deposited(seq=seq, account=command.account, amount=command.amount,
+                                 cash=self.engine.account(command.account)["cash"]))
+        elif kind is Withdraw:
+            out.append(Withdrawn(seq=seq, account=command.account, amount=command.amount,
+                                 cash=self.engine.account(command.account)["cash"]))
+        elif kind is SetTier:
+            out.append(TierSet(seq=seq, account=command.account, tier=command.tier))
+        elif kind is SetAccountFlag:
+            out.append(AccountFlagSet(seq=seq, account=command.account, flag=command.flag, on=command.on))
+        elif kind is SetControl:
+            out.append(ControlSet(seq=seq, control=command.control, on=command.on))
+        elif kind is RaiseLines:
+            out.append(LinesRaised(seq=seq, bp=command.bp))
+        elif kind is HaltInstrument:
+            out.append(InstrumentHalted(seq=seq, instrument=command.instrument, halted=command.halted))
+        elif kind is DayRoll:
+            out.append(DayRolled(seq=seq, day=_dt.date.fromordinal(command.day).isoformat()))
+        elif kind is Reconfigure:
+            out.append(Reconfigured(seq=seq, tiers=[t.name for t in command.tiers]))
+        for account, old, new, ratio in outcome.changes:
+            new_state = MarginState(new)
+            out.append(MarginStateChanged(seq=seq, account=account, old=MarginState(old).name,
+                                          new=new_state.name, collateral_ratio_bp=ratio))
+            out.append(Alert(seq=seq, account=account, level=_ALERT_LEVEL[new_state], state=new_state.name,
+                             collateral_ratio_bp=ratio, message=_ALERT_TEXT[new_state]))
+        return out
+
+    def _refused(self, command: AnyCommand, code: int, outcome: Outcome, seq: int) -> CommandRefused:
+        rc = RejectCode(code)
+        return CommandRefused(seq=seq, command=type(command).__name__, code=code, reason=rc.name,
+                              detail=format_detail(rc, outcome.detail))

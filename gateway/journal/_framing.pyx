@@ -1,0 +1,232 @@
+# distutils: language = c
+# distutils: libraries = crypto z
+"""Record framing in C: SHA-256 (OpenSSL) for the chain, CRC-32 (zlib) for damage.
+
+The pure-Python twin is gateway/journal/format.py; both produce identical bytes
+(tests/gateway/journal check each against the other). See format.py for the layout.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+from gateway.journal.errors import CorruptJournal
+
+
+cdef extern from "openssl/evp.h" nogil:
+    ctypedef struct EVP_MD:
+        pass
+    ctypedef struct EVP_MD_CTX:
+        pass
+    EVP_MD* EVP_MD_fetch(void* libctx, const char* algorithm, const char* properties)
+    EVP_MD_CTX* EVP_MD_CTX_new()
+    int EVP_DigestInit_ex2(EVP_MD_CTX* ctx, const EVP_MD* md, void* params)
+    int EVP_DigestUpdate(EVP_MD_CTX* ctx, const void* data, size_t count)
+    int EVP_DigestFinal_ex(EVP_MD_CTX* ctx, unsigned char* out, unsigned int* size)
+
+cdef extern from "zlib.h" nogil:
+    unsigned long crc32(unsigned long crc, const unsigned char* buf, unsigned int length)
+
+cdef enum:
+    OVERHEAD = 32  # u32 length, u32 crc, u64 seq, 16-byte chain
+    HEADER = 16  # file header
+
+cdef EVP_MD* SHA256 = EVP_MD_fetch(NULL, b"SHA256", NULL)
+cdef EVP_MD_CTX* CTX = EVP_MD_CTX_new()
+if SHA256 == NULL or CTX == NULL:
+    raise ImportError("OpenSSL SHA-256 is not available")
+
+implementation = "c"
+
+
+cdef inline void store_u32(uint8_t* p, uint32_t v) noexcept nogil:
+    p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; p[2] = (v >> 16) & 0xff; p[3] = (v >> 24) & 0xff
+
+
+cdef inline void store_u64(uint8_t* p, uint64_t v) noexcept nogil:
+    cdef int k
+    for k in range(8):
+        p[k] = (v >> (8 * k)) & 0xff
+
+
+cdef inline uint32_t load_u32(const uint8_t* p) noexcept nogil:
+    return p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+
+
+cdef inline uint64_t load_u64(const uint8_t* p) noexcept nogil:
+    cdef uint64_t v = 0
+    cdef int k
+    for k in range(8):
+        v |= (<uint64_t>p[k]) << (8 * k)
+    return v
+
+
+cdef inline int chain_next(const uint8_t* prev, uint64_t seq, const uint8_t* payload, size_t n,
+                           uint8_t* out) noexcept nogil:
+    """out = first 16 bytes of SHA-256(prev chain | seq (u64 LE) | payload)."""
+    cdef uint8_t seq_le[8]
+    cdef uint8_t digest[32]
+    cdef unsigned int size = 0
+    store_u64(seq_le, seq)
+    if (EVP_DigestInit_ex2(CTX, SHA256, NULL) != 1 or EVP_DigestUpdate(CTX, prev, 16) != 1
+            or EVP_DigestUpdate(CTX, seq_le, 8) != 1 or EVP_DigestUpdate(CTX, payload, n) != 1
+            or EVP_DigestFinal_ex(CTX, digest, &size) != 1):
+        return -1
+    memcpy(out, digest, 16)
+    return 0
+
+
+def next_chain(bytes chain, uint64_t seq, payload):
+    """The chain value of record seq with this payload after `chain`."""
+    cdef const uint8_t[::1] data = payload
+    cdef uint8_t out[16]
+    if chain_next(<const uint8_t*>PyBytes_AS_STRING(chain), seq, &data[0] if data.shape[0] else NULL,
+                  data.shape[0], out) != 0:
+        raise RuntimeError("SHA-256 failed")
+    return PyBytes_FromStringAndSize(<char*>out, 16)
+
+
+def frame(uint64_t seq, bytes chain, bytes payload):
+    """One record's bytes, given its seq, its chain value and its payload."""
+    cdef Py_ssize_t n = len(payload)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, OVERHEAD + n)
+    cdef uint8_t* p = <uint8_t*>PyBytes_AS_STRING(out)
+    store_u32(p, <uint32_t>n)
+    store_u64(p + 8, seq)
+    memcpy(p + 16, PyBytes_AS_STRING(chain), 16)
+    memcpy(p + OVERHEAD, PyBytes_AS_STRING(payload), n)
+    store_u32(p + 4, <uint32_t>crc32(crc32(0, p + 8, 24), p + OVERHEAD, <unsigned int>n))
+    return out
+
+
+def append_record(bytearray buf, uint64_t seq, bytes chain, bytes payload):
+    """Frame a record after `chain` into buf; its new chain value (append path of the writer)."""
+    cdef Py_ssize_t n = len(payload)
+    cdef Py_ssize_t at = len(buf)
+    cdef uint8_t out_chain[16]
+    if chain_next(<const uint8_t*>PyBytes_AS_STRING(chain), seq, <const uint8_t*>PyBytes_AS_STRING(payload),
+                  n, out_chain) != 0:
+        raise RuntimeError("SHA-256 failed")
+    buf.extend(b"\0" * (OVERHEAD + n))
+    cdef uint8_t* p = <uint8_t*>(<char*>buf) + at
+    store_u32(p, <uint32_t>n)
+    store_u64(p + 8, seq)
+    memcpy(p + 16, out_chain, 16)
+    memcpy(p + OVERHEAD, PyBytes_AS_STRING(payload), n)
+    store_u32(p + 4, <uint32_t>crc32(crc32(0, p + 8, 24), p + OVERHEAD, <unsigned int>n))
+    return PyBytes_FromStringAndSize(<char*>out_chain, 16)
+
+
+def scan_view(view, Py_ssize_t size, on_record, uint64_t stop_after, uint64_t max_payload, chain_at):
+    """Verify the records in view[HEADER:size]; call on_record(seq, payload_view) for each.
+
+    Returns (last_seq, chain, end_offset, chains) where chains maps the seqs in chain_at to
+    their chain values. Raises CorruptJournal naming the seq of a damaged or misplaced record
+    that is not the torn tail."""
+    cdef const uint8_t[::1] buf = view
+    cdef const uint8_t* base = &buf[0]
+    cdef Py_ssize_t pos = HEADER
+    cdef uint64_t seq = 0, rseq, expected
+    cdef uint32_t length, crc
+    cdef uint8_t chain[16]
+    cdef uint8_t computed[16]
+    cdef Py_ssize_t start, end
+    chains = {}
+    memcpy(chain, b"\0" * 16, 16)
+    while pos + OVERHEAD <= size:
+        length = load_u32(base + pos)
+        crc = load_u32(base + pos + 4)
+        rseq = load_u64(base + pos + 8)
+        expected = seq + 1
+        start = pos + OVERHEAD
+        end = start + length
+        if end > size:
+            if length > max_payload and size - pos > OVERHEAD + <Py_ssize_t>max_payload:
+                raise CorruptJournal(expected, pos, f"record length {length} is not plausible")
+            break
+        if <uint32_t>crc32(crc32(0, base + pos + 8, 24), base + start, length) != crc:
+            if end == size:
+                break
+            raise CorruptJournal(expected, pos, "checksum mismatch: the record is damaged")
+        if rseq != expected:
+            what = "missing record(s) before it" if rseq > expected else "out of order or duplicated"
+            raise CorruptJournal(expected, pos, f"found seq {rseq} where {expected} was expected ({what})")
+        if chain_next(chain, rseq, base + start, length, computed) != 0:
+            raise RuntimeError("SHA-256 failed")
+        if memcmp(computed, base + pos + 16, 16) != 0:
+            raise CorruptJournal(rseq, pos, "hash chain broken: this record or one before it was edited")
+        memcpy(chain, computed, 16)
+        seq = rseq
+        if chain_at and seq in chain_at:
+            chains[seq] = PyBytes_FromStringAndSize(<char*>chain, 16)
+        if on_record is not None:
+            on_record(seq, view[start:end])
+        pos = end
+        if stop_after and seq >= stop_after:
+            break
+    return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains
+
+
+def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, encode, on_mismatch, on_entry,
+                uint64_t max_payload, chain_at, empty=None, bytes empty_bytes=None):
+    """Verify every record like scan_view and, for each after seq skip_until, decode its command,
+    execute it and compare the encoded outcome with the recorded bytes. `empty` is the outcome
+    most commands share and `empty_bytes` its encoding, reused instead of encoding it again.
+
+    on_mismatch(seq, command, outcome, recorded_view) is called when the bytes differ (it decides
+    whether that is a divergence); on_entry(seq, command, outcome, recorded_view), if given, sees
+    every replayed record. Returns (last_seq, chain, end_offset, chains, replayed)."""
+    cdef const uint8_t[::1] buf = view
+    cdef const uint8_t* base = &buf[0]
+    cdef Py_ssize_t pos = HEADER
+    cdef uint64_t seq = 0, rseq, expected, replayed = 0
+    cdef uint32_t length, crc, command_len
+    cdef uint8_t chain[16]
+    cdef uint8_t computed[16]
+    cdef Py_ssize_t start, end
+    cdef bytes encoded
+    chains = {}
+    memcpy(chain, b"\0" * 16, 16)
+    while pos + OVERHEAD <= size:
+        length = load_u32(base + pos)
+        crc = load_u32(base + pos + 4)
+        rseq = load_u64(base + pos + 8)
+        expected = seq + 1
+        start = pos + OVERHEAD
+        end = start + length
+        if end > size:
+            if length > max_payload and size - pos > OVERHEAD + <Py_ssize_t>max_payload:
+                raise CorruptJournal(expected, pos, f"record length {length} is not plausible")
+            break
+        if <uint32_t>crc32(crc32(0, base + pos + 8, 24), base + start, length) != crc:
+            if end == size:
+                break
+            raise CorruptJournal(expected, pos, "checksum mismatch: the record is damaged")
+        if rseq != expected:
+            what = "missing record(s) before it" if rseq > expected else "out of order or duplicated"
+            raise CorruptJournal(expected, pos, f"found seq {rseq} where {expected} was expected ({what})")
+        if chain_next(chain, rseq, base + start, length, computed) != 0:
+            raise RuntimeError("SHA-256 failed")
+        if memcmp(computed, base + pos + 16, 16) != 0:
+            raise CorruptJournal(rseq, pos, "hash chain broken: this record or one before it was edited")
+        memcpy(chain, computed, 16)
+        seq = rseq
+        if chain_at and seq in chain_at:
+            chains[seq] = PyBytes_FromStringAndSize(<char*>chain, 16)
+        if seq > skip_until:
+            if length < 4:
+                raise CorruptJournal(seq, pos, "payload too short for an entry")
+            command_len = load_u32(base + start)
+            if 4 + <Py_ssize_t>command_len > <Py_ssize_t>length:
+                raise CorruptJournal(seq, pos, "entry command length runs past the record")
+            command = decode(view[start + 4:start + 4 + command_len])
+            outcome = execute(command)
+            encoded = empty_bytes if outcome is empty and empty_bytes is not None else encode(outcome)
+            if (len(encoded) != <Py_ssize_t>(length - 4 - command_len)
+                    or memcmp(PyBytes_AS_STRING(encoded), base + start + 4 + command_len, len(encoded)) != 0):
+                on_mismatch(seq, command, outcome, view[start + 4 + command_len:end])
+            if on_entry is not None:
+                on_entry(seq, command, outcome, view[start + 4 + command_len:end])
+            replayed += 1
+        pos = end
+    return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains, replayed

@@ -1,0 +1,87 @@
+"""Snapshots of the machine at a journal sequence number.
+
+    header: magic b"BEACONS\\n", u16 format version, u16 schema version, u32 0,
+            u64 seq, 16-byte journal chain at seq, 32-byte BLAKE2b of the body, u64 body length
+    body:   msgpack MachineState
+
+A snapshot is only used when its chain equals the journal's chain at its seq,
+so a snapshot from another journal, or of a journal since edited, is never
+loaded. Files are written to a temporary name, fsync'd and renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import struct
+from pathlib import Path
+from typing import NamedTuple
+
+import msgspec
+
+from core.commands import SCHEMA_VERSION
+from core.machine import MachineState
+
+from .errors import JournalError
+
+MAGIC = b"BEACONS\n"
+FORMAT_VERSION = 1
+HEADER = struct.Struct("<8sHHIQ16s32sQ")
+_NAME = re.compile(r"^snapshot-(\d{12})\.snap$")
+_DECODER = msgspec.msgpack.Decoder(MachineState)
+
+
+class SnapshotInfo(NamedTuple):
+    path: Path
+    seq: int
+    chain: bytes
+
+
+def snapshot_path(directory: Path, seq: int) -> Path:
+    return Path(directory) / f"snapshot-{seq:012d}.snap"
+
+
+def write_snapshot(directory: Path, seq: int, chain: bytes, state: MachineState) -> Path:
+    body = msgspec.msgpack.encode(state)
+    header = HEADER.pack(MAGIC, FORMAT_VERSION, SCHEMA_VERSION, 0, seq, chain,
+                         hashlib.blake2b(body, digest_size=32).digest(), len(body))
+    final = snapshot_path(directory, seq)
+    tmp = final.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(header)
+        fh.write(body)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    dfd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return final
+
+
+def list_snapshots(directory: Path) -> list[SnapshotInfo]:
+    """Snapshots in the directory, newest first (headers only; bodies are checked on load)."""
+    out = []
+    for entry in Path(directory).iterdir():
+        if not _NAME.match(entry.name):
+            continue
+        with open(entry, "rb") as fh:
+            head = fh.read(HEADER.size)
+        if len(head) < HEADER.size or head[:8] != MAGIC:
+            continue
+        _, fmt, schema, _, seq, chain, _, _ = HEADER.unpack(head)
+        if fmt == FORMAT_VERSION and schema <= SCHEMA_VERSION:
+            out.append(SnapshotInfo(entry, seq, chain))
+    return sorted(out, key=lambda s: s.seq, reverse=True)
+
+
+def load_snapshot(info: SnapshotInfo) -> MachineState:
+    data = info.path.read_bytes()
+    _, _, _, _, seq, chain, digest, length = HEADER.unpack_from(data)
+    body = memoryview(data)[HEADER.size:]
+    if len(body) != length or hashlib.blake2b(body, digest_size=32).digest() != digest:
+        raise JournalError(f"{info.path}: snapshot body is damaged (length or hash mismatch)")
+    return _DECODER.decode(body)
