@@ -6,16 +6,71 @@ import argparse
 import sys
 
 
+def _journal_error(exc: Exception) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="beacon", description="Beacon margin gateway")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("selfcheck", help="run the engine self-check and print what it decided")
+
+    p = sub.add_parser("replay", help="rebuild state from a journal and prove every recorded decision")
+    p.add_argument("journal", help="journal directory (or its journal.log)")
+    p.add_argument("--backend", choices=["cython", "python"], default=None)
+
+    p = sub.add_parser("audit", help="the inputs and decisions behind an order or an account")
+    p.add_argument("journal")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--order", type=int, help="engine order id")
+    who.add_argument("--client-order-id", help="the client's order id (answers 'why was this rejected')")
+    who.add_argument("--account", type=int, help="account id: its margin history and activity")
+    p.add_argument("--on-account", type=int, help="with --client-order-id: only this account's order")
+    p.add_argument("--last", type=int, default=0, help="with --account: only the last N lines")
+
+    journal = sub.add_parser("journal", help="journal maintenance").add_subparsers(dest="action", required=True)
+    p = journal.add_parser("verify", help="check framing, checksums and the hash chain")
+    p.add_argument("journal")
+    p = journal.add_parser("snapshot", help="write a snapshot of the recovered state at the journal's head")
+    p.add_argument("journal")
+    p = journal.add_parser("synth", help="write a journal of a synthetic trading session (for trying the tools)")
+    p.add_argument("journal")
+    p.add_argument("--commands", type=int, default=20_000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--snapshot-every", type=int, default=0)
+
     args = parser.parse_args(argv)
     if args.command == "selfcheck":
         from gateway.selfcheck import run
 
         return run()
-    return 2
+
+    from gateway.journal import JournalError
+    from gateway.journal import tools
+
+    try:
+        if args.command == "replay":
+            print(tools.replay_report(args.journal, args.backend))
+        elif args.command == "audit":
+            if args.account is not None:
+                print(tools.audit_account(args.journal, args.account, limit=args.last))
+            else:
+                print(tools.audit_order(args.journal, args.order, args.client_order_id, args.on_account))
+        elif args.action == "verify":
+            print(tools.verify_report(args.journal))
+        elif args.action == "snapshot":
+            from gateway.journal.journaled import Journaled
+
+            journaled = Journaled.open(args.journal)
+            path = journaled.snapshot()
+            journaled.close()
+            print(f"snapshot at seq {journaled.journal.seq}: {path}")
+        elif args.action == "synth":
+            print(tools.write_synthetic(args.journal, args.commands, args.seed, snapshot_every=args.snapshot_every))
+    except (JournalError, FileExistsError, FileNotFoundError) as exc:
+        return _journal_error(exc)
+    return 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
-from gateway.journal.errors import CorruptJournal
+from gateway.journal.errors import CorruptJournal, SnapshotMismatch
 
 
 cdef extern from "openssl/evp.h" nogil:
@@ -168,10 +168,12 @@ def scan_view(view, Py_ssize_t size, on_record, uint64_t stop_after, uint64_t ma
 
 
 def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, encode, on_mismatch, on_entry,
-                uint64_t max_payload, chain_at, empty=None, bytes empty_bytes=None):
+                uint64_t max_payload, chain_at, empty=None, bytes empty_bytes=None, bytes expect_chain=None):
     """Verify every record like scan_view and, for each after seq skip_until, decode its command,
     execute it and compare the encoded outcome with the recorded bytes. `empty` is the outcome
     most commands share and `empty_bytes` its encoding, reused instead of encoding it again.
+    expect_chain, if given, must be the chain at seq skip_until (a snapshot's): SnapshotMismatch
+    is raised there otherwise, before any later record is applied.
 
     on_mismatch(seq, command, outcome, recorded_view) is called when the bytes differ (it decides
     whether that is a divergence); on_entry(seq, command, outcome, recorded_view), if given, sees
@@ -213,6 +215,8 @@ def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, enc
         seq = rseq
         if chain_at and seq in chain_at:
             chains[seq] = PyBytes_FromStringAndSize(<char*>chain, 16)
+        if seq == skip_until and expect_chain is not None and memcmp(chain, PyBytes_AS_STRING(expect_chain), 16) != 0:
+            raise SnapshotMismatch(f"the snapshot's chain differs from the journal's at seq {seq}")
         if seq > skip_until:
             if length < 4:
                 raise CorruptJournal(seq, pos, "payload too short for an entry")
@@ -229,4 +233,6 @@ def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, enc
                 on_entry(seq, command, outcome, view[start + 4 + command_len:end])
             replayed += 1
         pos = end
+    if expect_chain is not None and seq < skip_until:
+        raise SnapshotMismatch(f"the snapshot is at seq {skip_until}, past the journal's end at seq {seq}")
     return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains, replayed

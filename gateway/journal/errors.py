@@ -22,3 +22,8 @@ class Divergence(JournalError):
         self.seq = seq
         super().__init__(f"divergence at seq {seq}: {type(command).__name__} recorded {recorded}, "
                          f"replayed {replayed}")
+
+
+class SnapshotMismatch(JournalError):
+    """A snapshot's chain is not the journal's chain at its seq: it belongs to another journal,
+    or the journal was edited since; recovery falls back to an older snapshot or to genesis."""

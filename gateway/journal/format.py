@@ -21,10 +21,11 @@ import hashlib
 import mmap
 import os
 import struct
+import traceback
 import zlib
 from typing import NamedTuple
 
-from .errors import CorruptJournal, JournalError
+from .errors import CorruptJournal, JournalError, SnapshotMismatch
 
 MAGIC = b"BEACONJ\n"
 FORMAT_VERSION = 1
@@ -81,7 +82,7 @@ class _PyFraming:
         return new
 
     @staticmethod
-    def scan_view(view: memoryview, size: int, on_record, stop_after: int, max_payload: int, chain_at):
+    def scan_view(view: memoryview, size: int, on_record, stop_after: int, max_payload: int, chain_at, chains=None):
         unpack = RECORD_HEADER.unpack_from
         crc32 = zlib.crc32
         sha = hashlib.sha256
@@ -89,7 +90,7 @@ class _PyFraming:
         pos = HEADER_SIZE
         seq = 0
         chain = GENESIS_CHAIN
-        chains = {}
+        chains = {} if chains is None else chains
         while pos + FRAME_OVERHEAD <= size:
             length, crc, rseq, rchain = unpack(view, pos)
             expected = seq + 1
@@ -126,12 +127,16 @@ class _PyFraming:
 
     @classmethod
     def replay_view(cls, view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, max_payload,
-                    chain_at, empty=None, empty_bytes=None):
+                    chain_at, empty=None, empty_bytes=None, expect_chain=None):
         replayed = 0
+        chain_at = set(chain_at) | {skip_until}
+        found = {}
 
         def on_record(seq, payload):
             nonlocal replayed
             if seq <= skip_until:
+                if seq == skip_until and expect_chain is not None and found.get(seq) != expect_chain:
+                    raise SnapshotMismatch(f"the snapshot's chain differs from the journal's at seq {seq}")
                 return
             if len(payload) < 4:
                 raise CorruptJournal(seq, -1, "payload too short for an entry")
@@ -147,7 +152,9 @@ class _PyFraming:
                 on_entry(seq, command, outcome, recorded)
             replayed += 1
 
-        seq, chain, pos, chains = cls.scan_view(view, size, on_record, 0, max_payload, chain_at)
+        seq, chain, pos, chains = cls.scan_view(view, size, on_record, 0, max_payload, chain_at, found)
+        if expect_chain is not None and seq < skip_until:
+            raise SnapshotMismatch(f"the snapshot is at seq {skip_until}, past the journal's end at seq {seq}")
         return seq, chain, pos, chains, replayed
 
 
@@ -181,6 +188,28 @@ class ScanResult(NamedTuple):
     chains: dict  # chain values at the requested seqs
 
 
+def _with_mapped(path: str, supported_schema: int, use):
+    """Map the journal read-only and call use(view, size), or return None for a header-only file.
+
+    An error raised inside leaves memoryview slices of the map alive in its traceback; they are
+    cleared before unmapping, so the caller sees that error and not a BufferError."""
+    with open(path, "rb") as fh:
+        read_file_header(fh.read(HEADER_SIZE), path, supported_schema)
+        size = os.fstat(fh.fileno()).st_size
+        if size == HEADER_SIZE:
+            return None, size
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        view = memoryview(mm)
+        try:
+            return use(view, size), size
+        except BaseException as exc:
+            traceback.clear_frames(exc.__traceback__)
+            raise
+        finally:
+            view.release()
+            mm.close()
+
+
 def scan(path: str, supported_schema: int, on_record=None, stop_after: int = 0, chain_at=(),
          impl=None) -> ScanResult:
     """Read and verify every record, calling on_record(seq, payload) for each whole one
@@ -191,18 +220,11 @@ def scan(path: str, supported_schema: int, on_record=None, stop_after: int = 0, 
     says how many bytes it has, and the caller may truncate them.
     """
     impl = impl or framing
-    with open(path, "rb") as fh:
-        read_file_header(fh.read(HEADER_SIZE), path, supported_schema)
-        size = os.fstat(fh.fileno()).st_size
-        if size == HEADER_SIZE:
-            return ScanResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {})
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            view = memoryview(mm)
-            try:
-                seq, chain, end, chains = impl.scan_view(view, size, on_record, stop_after, MAX_PAYLOAD,
-                                                         set(chain_at))
-            finally:
-                view.release()
+    found, size = _with_mapped(path, supported_schema, lambda view, size: impl.scan_view(
+        view, size, on_record, stop_after, MAX_PAYLOAD, set(chain_at)))
+    if found is None:
+        return ScanResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {})
+    seq, chain, end, chains = found
     return ScanResult(seq, chain, end, 0 if stop_after and seq >= stop_after else size - end, chains)
 
 
@@ -216,22 +238,16 @@ class ReplayResult(NamedTuple):
 
 
 def replay_file(path: str, supported_schema: int, skip_until: int, decode, execute, encode, on_mismatch,
-                on_entry=None, chain_at=(), impl=None, empty=None) -> ReplayResult:
+                on_entry=None, chain_at=(), impl=None, empty=None, expect_chain=None) -> ReplayResult:
     """Verify every record and re-execute those after skip_until (see _framing.replay_view)."""
     impl = impl or framing
-    with open(path, "rb") as fh:
-        read_file_header(fh.read(HEADER_SIZE), path, supported_schema)
-        size = os.fstat(fh.fileno()).st_size
-        if size == HEADER_SIZE:
-            return ReplayResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {}, 0)
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            view = memoryview(mm)
-            try:
-                seq, chain, end, chains, replayed = impl.replay_view(
-                    view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, MAX_PAYLOAD,
-                    set(chain_at), empty, None if empty is None else encode(empty))
-            finally:
-                view.release()
+    empty_bytes = None if empty is None else encode(empty)
+    found, size = _with_mapped(path, supported_schema, lambda view, size: impl.replay_view(
+        view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, MAX_PAYLOAD, set(chain_at),
+        empty, empty_bytes, expect_chain))
+    if found is None:
+        return ReplayResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {}, 0)
+    seq, chain, end, chains, replayed = found
     return ReplayResult(seq, chain, end, size - end, chains, replayed)
 
 

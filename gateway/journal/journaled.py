@@ -38,6 +38,7 @@ class Journaled:
         journaled = cls(Machine(genesis, backend), FileJournal(str(log), fsync), directory, snapshot_every)
         journaled.submit(genesis)
         journaled.commit()
+        journaled.journal.sync()  # a new journal's genesis is durable whatever the policy
         return journaled
 
     @classmethod

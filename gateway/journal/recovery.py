@@ -13,7 +13,7 @@ from core.commands import (
 )
 from core.machine import EMPTY_OUTCOME, Machine
 
-from .errors import Divergence, JournalError
+from .errors import Divergence, JournalError, SnapshotMismatch
 from .format import replay_file, scan
 from .snapshots import SnapshotInfo, list_snapshots, load_snapshot
 
@@ -56,13 +56,9 @@ def recover(path: str | os.PathLike, backend: str | None = None, use_snapshots: 
     for snapshot in candidates + [None]:
         try:
             return _recover_from(log, snapshot, backend, verify, on_entry, started)
-        except _SnapshotMismatch:
-            continue
+        except SnapshotMismatch:
+            continue  # not this journal's (or the journal was edited since): try an older one
     raise AssertionError("unreachable: a replay from genesis has no snapshot to mismatch")
-
-
-class _SnapshotMismatch(Exception):
-    pass
 
 
 def _recover_from(log: Path, snapshot: SnapshotInfo | None, backend, verify, on_entry, started) -> Recovered:
@@ -88,9 +84,8 @@ def _recover_from(log: Path, snapshot: SnapshotInfo | None, backend, verify, on_
             on_entry(seq, Entry(command, OUTCOME_DECODER.decode(recorded_bytes)), outcome)
 
     result = replay_file(str(log), SCHEMA_VERSION, start_seq, COMMAND_DECODER.decode, machine.execute,
-                         ENCODER.encode, on_mismatch, entry_hook, chain_at=(start_seq,), empty=EMPTY_OUTCOME)
-    if snapshot is not None and result.chains.get(start_seq) != snapshot.chain:
-        raise _SnapshotMismatch()  # another journal's snapshot, or this journal was edited since
+                         ENCODER.encode, on_mismatch, entry_hook, empty=EMPTY_OUTCOME,
+                         expect_chain=snapshot.chain if snapshot is not None else None)
     return Recovered(machine, result.last_seq, result.chain, result.torn_bytes,
                      start_seq if snapshot is not None else 0, result.replayed, time.perf_counter() - started)
 

@@ -1,0 +1,44 @@
+import pytest
+
+from gateway.journal import format as journal_format
+from gateway.journal.journaled import Journaled
+from gateway.journal.synthetic import SyntheticSession
+
+
+@pytest.fixture(params=["c", "python"])
+def framing(request, monkeypatch):
+    """Run a test with the C framing and again with the pure-Python twin."""
+    if request.param == "c":
+        from gateway.journal import _framing as impl
+    else:
+        impl = journal_format.python_framing
+    for name in ("framing", ):
+        monkeypatch.setattr(journal_format, name, impl)
+    monkeypatch.setattr(journal_format, "append_record", impl.append_record)
+    from gateway.journal import file as journal_file
+    monkeypatch.setattr(journal_file, "append_record", impl.append_record)
+    return impl
+
+
+def write_session(directory, commands: int, seed: int = 1, snapshot_every: int = 0, fsync: str = "none"):
+    """A journal of a synthetic session; returns the Journaled (closed) and the number of records."""
+    session = SyntheticSession(seed, accounts=8, instruments=16)
+    journaled = Journaled.create(directory, session.genesis(), fsync=fsync, snapshot_every=snapshot_every)
+    gen = session.run(commands)
+    command = next(gen)
+    while True:
+        _, outcome = journaled.submit(command)
+        if journaled.journal.seq % 200 == 0:
+            journaled.commit()
+        try:
+            command = gen.send(outcome)
+        except StopIteration:
+            break
+    journaled.close()
+    return journaled
+
+
+@pytest.fixture
+def journal_dir(tmp_path):
+    write_session(tmp_path / "j", 600)
+    return tmp_path / "j"
