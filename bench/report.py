@@ -43,8 +43,8 @@ def summarise(path: Path) -> str:
         f"{machine.get('cpu', {}).get('count', '?')} CPUs, Python {machine['python_version']}; engine in-process, "
         "no journal, no network.",
         "",
-        "| group | backend | median | p90 | p99 | rounds | reference / Cython (median) |",
-        "|---|---|---|---|---|---|---|",
+        "| group | variant | median | p90 | p99 | rounds | reference / Cython (median) | measured |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     groups: dict[str, dict[str, dict]] = {}
     for bench in run["benchmarks"]:
@@ -53,14 +53,16 @@ def summarise(path: Path) -> str:
     for group, by_backend in groups.items():
         medians = {b: s["stats"]["median"] for b, s in by_backend.items()}
         ratio = f"{medians['python'] / medians['cython']:.0f}x" if {"python", "cython"} <= medians.keys() else ""
-        for backend in ("cython", "python"):
-            bench = by_backend.get(backend)
-            if bench is None:
-                continue
+        order = sorted(by_backend, key=lambda b: (b not in ("cython", "python"), b != "cython", b))
+        for backend in order:
+            bench = by_backend[backend]
             stats = bench["stats"]
             data = stats.get("data") or [stats["median"]]
+            extra = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                              for k, v in (bench.get("extra_info") or {}).items())
             lines.append(f"| {group} | {backend} | {fmt(stats['median'])} | {fmt(percentile(data, 0.9))} | "
-                         f"{fmt(percentile(data, 0.99))} | {stats['rounds']} | {ratio if backend == 'cython' else ''} |")
+                         f"{fmt(percentile(data, 0.99))} | {stats['rounds']} | {ratio if backend == 'cython' else ''} "
+                         f"| {extra} |")
     return "\n".join(lines)
 
 

@@ -118,6 +118,16 @@ class FileJournal:
         self._last_sync = time.monotonic()
         self.durable_seq = self.written_seq
 
+    # -- reading (JournalReader); recovery uses the faster replay_file on the same file
+    def records(self, after_seq: int = 0):
+        """(seq, payload) of every whole, verified record after after_seq that has been written."""
+        from .format import iter_records
+
+        return [(r.seq, r.payload) for r in iter_records(self.path, SCHEMA_VERSION) if r.seq > after_seq]
+
+    def chain_at(self, seq: int) -> bytes:
+        return scan(self.path, SCHEMA_VERSION, stop_after=seq, chain_at=(seq,)).chains[seq]
+
     def close(self) -> None:
         if self.fd >= 0:
             self.commit()

@@ -137,3 +137,12 @@ def test_a_journal_continues_after_reopening(tmp_path):
     recovered = recover(tmp_path / "j")
     assert recovered.last_seq == before + 1
     assert state_of(recovered.machine) == state_of(replay(tmp_path / "j").machine)
+
+
+def test_the_file_journal_reads_back_what_it_wrote(tmp_path):
+    journaled = write_session(tmp_path / "j", 50)
+    reader = FileJournal(str(tmp_path / "j" / "journal.log"))
+    records = reader.records(after_seq=40)
+    assert [seq for seq, _ in records] == list(range(41, journaled.journal.seq + 1))
+    assert reader.chain_at(journaled.journal.seq) == journaled.journal.chain
+    reader.close()
