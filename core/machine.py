@@ -70,7 +70,8 @@ class Machine:
         self._configure(genesis.config, genesis.tiers)
         self.engine = backend_class(backend)(self.universe.instruments, self.tiers, self.config, genesis.trading_day)
         self.account_names: list[str] = []
-        self._handlers = {
+        #: command type -> handler; execute() is exactly a lookup here (replay calls them directly)
+        self.handlers = {
             Genesis: self._genesis, OpenAccount: self._open_account, SetTier: self._set_tier,
             Deposit: self._deposit, Withdraw: self._withdraw, SetAccountFlag: self._flag, SetControl: self._control,
             RaiseLines: self._raise, HaltInstrument: self._halt, PlaceOrder: self._place, CancelOrder: self._cancel,
@@ -89,7 +90,7 @@ class Machine:
     # ---------------------------------------------------------------- entry points
     def execute(self, command: AnyCommand) -> Outcome:
         """Apply one command; its outcome. The only way engine state changes."""
-        return self._handlers[type(command)](command)
+        return self.handlers[type(command)](command)
 
     def apply(self, command: AnyCommand, seq: int = 0) -> tuple[Outcome, list[Event]]:
         """Apply one command; its outcome and the events it produced."""

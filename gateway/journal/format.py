@@ -127,7 +127,7 @@ class _PyFraming:
 
     @classmethod
     def replay_view(cls, view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, max_payload,
-                    chain_at, empty=None, empty_bytes=None, expect_chain=None):
+                    chain_at, empty=None, empty_bytes=None, expect_chain=None, handlers=None):
         replayed = 0
         chain_at = set(chain_at) | {skip_until}
         found = {}
@@ -238,13 +238,13 @@ class ReplayResult(NamedTuple):
 
 
 def replay_file(path: str, supported_schema: int, skip_until: int, decode, execute, encode, on_mismatch,
-                on_entry=None, chain_at=(), impl=None, empty=None, expect_chain=None) -> ReplayResult:
+                on_entry=None, chain_at=(), impl=None, empty=None, expect_chain=None, handlers=None) -> ReplayResult:
     """Verify every record and re-execute those after skip_until (see _framing.replay_view)."""
     impl = impl or framing
     empty_bytes = None if empty is None else encode(empty)
     found, size = _with_mapped(path, supported_schema, lambda view, size: impl.replay_view(
         view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, MAX_PAYLOAD, set(chain_at),
-        empty, empty_bytes, expect_chain))
+        empty, empty_bytes, expect_chain, handlers))
     if found is None:
         return ReplayResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {}, 0)
     seq, chain, end, chains, replayed = found
