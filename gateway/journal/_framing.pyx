@@ -116,6 +116,41 @@ def append_record(bytearray buf, uint64_t seq, bytes chain, bytes payload):
     store_u32(p + 4, <uint32_t>crc32(crc32(0, p + 8, 24), p + OVERHEAD, <unsigned int>n))
     return PyBytes_FromStringAndSize(<char*>out_chain, 16)
 
+cdef int verify_next(const uint8_t* base, Py_ssize_t pos, Py_ssize_t size, uint64_t seq, uint8_t* chain,
+                     uint64_t max_payload) except -1:
+    """Check the record at pos as the one after seq, and advance chain past it.
+
+    Returns 1 for a whole, valid record; 0 when the journal ends here (nothing more, or a torn
+    tail: a record cut short or damaged at the very end). Raises CorruptJournal otherwise."""
+    cdef uint32_t length, crc
+    cdef uint64_t rseq, expected = seq + 1
+    cdef Py_ssize_t start, end
+    cdef uint8_t computed[16]
+    if pos + OVERHEAD > size:
+        return 0
+    length = load_u32(base + pos)
+    crc = load_u32(base + pos + 4)
+    rseq = load_u64(base + pos + 8)
+    start = pos + OVERHEAD
+    end = start + length
+    if end > size:
+        if length > max_payload and size - pos > OVERHEAD + <Py_ssize_t>max_payload:
+            raise CorruptJournal(expected, pos, f"record length {length} is not plausible")
+        return 0
+    if <uint32_t>crc32(crc32(0, base + pos + 8, 24), base + start, length) != crc:
+        if end == size:
+            return 0
+        raise CorruptJournal(expected, pos, "checksum mismatch: the record is damaged")
+    if rseq != expected:
+        what = "missing record(s) before it" if rseq > expected else "out of order or duplicated"
+        raise CorruptJournal(expected, pos, f"found seq {rseq} where {expected} was expected ({what})")
+    if chain_next(chain, rseq, base + start, length, computed) != 0:
+        raise RuntimeError("SHA-256 failed")
+    if memcmp(computed, base + pos + 16, 16) != 0:
+        raise CorruptJournal(rseq, pos, "hash chain broken: this record or one before it was edited")
+    memcpy(chain, computed, 16)
+    return 1
+
 
 def scan_view(view, Py_ssize_t size, on_record, uint64_t stop_after, uint64_t max_payload, chain_at):
     """Verify the records in view[HEADER:size]; call on_record(seq, payload_view) for each.
@@ -125,43 +160,19 @@ def scan_view(view, Py_ssize_t size, on_record, uint64_t stop_after, uint64_t ma
     that is not the torn tail."""
     cdef const uint8_t[::1] buf = view
     cdef const uint8_t* base = &buf[0]
-    cdef Py_ssize_t pos = HEADER
-    cdef uint64_t seq = 0, rseq, expected
-    cdef uint32_t length, crc
+    cdef Py_ssize_t pos = HEADER, start
+    cdef uint64_t seq = 0
     cdef uint8_t chain[16]
-    cdef uint8_t computed[16]
-    cdef Py_ssize_t start, end
     chains = {}
     memcpy(chain, b"\0" * 16, 16)
-    while pos + OVERHEAD <= size:
-        length = load_u32(base + pos)
-        crc = load_u32(base + pos + 4)
-        rseq = load_u64(base + pos + 8)
-        expected = seq + 1
+    while verify_next(base, pos, size, seq, chain, max_payload):
+        seq += 1
         start = pos + OVERHEAD
-        end = start + length
-        if end > size:
-            if length > max_payload and size - pos > OVERHEAD + <Py_ssize_t>max_payload:
-                raise CorruptJournal(expected, pos, f"record length {length} is not plausible")
-            break
-        if <uint32_t>crc32(crc32(0, base + pos + 8, 24), base + start, length) != crc:
-            if end == size:
-                break
-            raise CorruptJournal(expected, pos, "checksum mismatch: the record is damaged")
-        if rseq != expected:
-            what = "missing record(s) before it" if rseq > expected else "out of order or duplicated"
-            raise CorruptJournal(expected, pos, f"found seq {rseq} where {expected} was expected ({what})")
-        if chain_next(chain, rseq, base + start, length, computed) != 0:
-            raise RuntimeError("SHA-256 failed")
-        if memcmp(computed, base + pos + 16, 16) != 0:
-            raise CorruptJournal(rseq, pos, "hash chain broken: this record or one before it was edited")
-        memcpy(chain, computed, 16)
-        seq = rseq
+        pos = start + load_u32(base + pos)
         if chain_at and seq in chain_at:
             chains[seq] = PyBytes_FromStringAndSize(<char*>chain, 16)
         if on_record is not None:
-            on_record(seq, view[start:end])
-        pos = end
+            on_record(seq, view[start:pos])
         if stop_after and seq >= stop_after:
             break
     return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains
@@ -182,39 +193,18 @@ def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, enc
     every replayed record. Returns (last_seq, chain, end_offset, chains, replayed)."""
     cdef const uint8_t[::1] buf = view
     cdef const uint8_t* base = &buf[0]
-    cdef Py_ssize_t pos = HEADER
-    cdef uint64_t seq = 0, rseq, expected, replayed = 0
-    cdef uint32_t length, crc, command_len
+    cdef Py_ssize_t pos = HEADER, start, end
+    cdef uint64_t seq = 0, replayed = 0
+    cdef uint32_t length, command_len
     cdef uint8_t chain[16]
-    cdef uint8_t computed[16]
-    cdef Py_ssize_t start, end
     cdef bytes encoded
     chains = {}
     memcpy(chain, b"\0" * 16, 16)
-    while pos + OVERHEAD <= size:
+    while verify_next(base, pos, size, seq, chain, max_payload):
+        seq += 1
         length = load_u32(base + pos)
-        crc = load_u32(base + pos + 4)
-        rseq = load_u64(base + pos + 8)
-        expected = seq + 1
         start = pos + OVERHEAD
         end = start + length
-        if end > size:
-            if length > max_payload and size - pos > OVERHEAD + <Py_ssize_t>max_payload:
-                raise CorruptJournal(expected, pos, f"record length {length} is not plausible")
-            break
-        if <uint32_t>crc32(crc32(0, base + pos + 8, 24), base + start, length) != crc:
-            if end == size:
-                break
-            raise CorruptJournal(expected, pos, "checksum mismatch: the record is damaged")
-        if rseq != expected:
-            what = "missing record(s) before it" if rseq > expected else "out of order or duplicated"
-            raise CorruptJournal(expected, pos, f"found seq {rseq} where {expected} was expected ({what})")
-        if chain_next(chain, rseq, base + start, length, computed) != 0:
-            raise RuntimeError("SHA-256 failed")
-        if memcmp(computed, base + pos + 16, 16) != 0:
-            raise CorruptJournal(rseq, pos, "hash chain broken: this record or one before it was edited")
-        memcpy(chain, computed, 16)
-        seq = rseq
         if chain_at and seq in chain_at:
             chains[seq] = PyBytes_FromStringAndSize(<char*>chain, 16)
         if seq == skip_until and expect_chain is not None and memcmp(chain, PyBytes_AS_STRING(expect_chain), 16) != 0:

@@ -183,3 +183,21 @@ def drive(execute, session: SyntheticSession, n: int) -> int:
             command = gen.send(outcome)
         except StopIteration:
             return count
+
+
+def journal_session(journaled, session: SyntheticSession, n: int, commit_every: int = 1000) -> int:
+    """Journal `n` steps of the session through a Journaled (committing every `commit_every`
+    records); the number of commands journaled."""
+    gen = session.run(n)
+    command = next(gen)
+    count = 0
+    while True:
+        _, outcome = journaled.submit(command)
+        count += 1
+        if count % commit_every == 0:
+            journaled.commit()
+        try:
+            command = gen.send(outcome)
+        except StopIteration:
+            journaled.commit()
+            return count

@@ -364,21 +364,10 @@ def audit_account(path: str, account: int, backend: str | None = None, limit: in
 
 def write_synthetic(path: str, commands: int, seed: int, fsync: str = "none", snapshot_every: int = 0) -> str:
     from .journaled import Journaled
-    from .synthetic import SyntheticSession
+    from .synthetic import SyntheticSession, journal_session
 
     session = SyntheticSession(seed)
     journaled = Journaled.create(path, session.genesis(), fsync=fsync, snapshot_every=snapshot_every)
-    gen = session.run(commands)
-    command = next(gen)
-    count = 0
-    while True:
-        _, outcome = journaled.submit(command)
-        count += 1
-        if count % 1000 == 0:
-            journaled.commit()
-        try:
-            command = gen.send(outcome)
-        except StopIteration:
-            break
+    count = journal_session(journaled, session, commands)
     journaled.close()
     return f"wrote {count + 1:,} records (genesis and {count:,} commands) to {Path(path) / 'journal.log'}"

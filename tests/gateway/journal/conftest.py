@@ -2,7 +2,7 @@ import pytest
 
 from gateway.journal import format as journal_format
 from gateway.journal.journaled import Journaled
-from gateway.journal.synthetic import SyntheticSession
+from gateway.journal.synthetic import SyntheticSession, journal_session
 
 
 @pytest.fixture(params=["c", "python"])
@@ -24,16 +24,7 @@ def write_session(directory, commands: int, seed: int = 1, snapshot_every: int =
     """A journal of a synthetic session; returns the Journaled (closed) and the number of records."""
     session = SyntheticSession(seed, accounts=8, instruments=16)
     journaled = Journaled.create(directory, session.genesis(), fsync=fsync, snapshot_every=snapshot_every)
-    gen = session.run(commands)
-    command = next(gen)
-    while True:
-        _, outcome = journaled.submit(command)
-        if journaled.journal.seq % 200 == 0:
-            journaled.commit()
-        try:
-            command = gen.send(outcome)
-        except StopIteration:
-            break
+    journal_session(journaled, session, commands, commit_every=200)
     journaled.close()
     return journaled
 
