@@ -13,7 +13,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # Reinstall (and rebuild the extensions) whenever the packaging or a Cython source changes.
-$(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx)
+$(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx simulators/*/*.pyx)
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
@@ -31,4 +31,4 @@ bench: build
 	$(PY) -m bench.report
 
 clean:
-	rm -rf $(VENV) build *.egg-info core/*.cpp core/*.so gateway/*/*.c gateway/*/*.so .pytest_cache
+	rm -rf $(VENV) build *.egg-info core/*.cpp core/*.so gateway/*/*.c gateway/*/*.so simulators/*/*.c simulators/*/*.so .pytest_cache

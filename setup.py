@@ -51,6 +51,15 @@ extensions = [
     ),
 ]
 
+extensions.append(Extension(
+    "simulators.market._kernel",
+    ["simulators/market/_kernel.pyx"],
+    # No fused multiply-add contraction and no fast-math: the same seed must give the same
+    # bytes, whichever instructions the compiler would otherwise pick.
+    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-Wno-unused-function"],
+    libraries=["m"],
+))
+
 # Optional: without OpenSSL or zlib headers the journal frames records in Python instead
 # (same bytes, slower), as aiohttp does with its parsers.
 if _have_headers("openssl/evp.h", "zlib.h"):

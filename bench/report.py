@@ -48,7 +48,7 @@ def summarise(path: Path) -> str:
     ]
     groups: dict[str, dict[str, dict]] = {}
     for bench in run["benchmarks"]:
-        backend = bench["param"] or "-"
+        backend = bench["param"] or bench["name"].removeprefix("test_")
         groups.setdefault(bench["group"], {})[backend] = bench
     for group, by_backend in groups.items():
         medians = {b: s["stats"]["median"] for b, s in by_backend.items()}
