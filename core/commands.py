@@ -59,6 +59,7 @@ class Genesis(Command, tag="genesis"):
 class OpenAccount(Command, tag="open"):
     tier: str
     name: str = ""  # the platform's own reference for the account (for operators and audit)
+    client: str = ""  # the API client that may trade it (added after schema 1 began: default "")
 
 
 class SetTier(Command, tag="tier"):
@@ -114,12 +115,29 @@ class CancelOrder(Command, tag="cxl"):
     ts: Nanos = 0
 
 
+class BrokerAck(Command, tag="ack"):
+    """The broker accepted an order and gave it its id."""
+
+    order: OrderId
+    broker_order_id: str
+    ts: Nanos = 0
+
+
+class BrokerCancelReject(Command, tag="cxlrej"):
+    """The broker refused a cancel (the order had filled, or is unknown to it)."""
+
+    order: OrderId
+    reason: str = ""
+    ts: Nanos = 0
+
+
 class OrderClosed(Command, tag="closed"):
     """The broker confirmed the remainder of an order is gone."""
 
     order: OrderId
     reason: Literal["canceled", "expired", "rejected"] = "canceled"
     ts: Nanos = 0
+    detail: str = ""  # the broker's words (a rejection's reason)
 
 
 class Fill(Command, tag="fill"):
@@ -167,7 +185,7 @@ class Reconfigure(Command, tag="config"):
 AnyCommand = Union[
     Genesis, OpenAccount, SetTier, Deposit, Withdraw, SetAccountFlag, SetControl, RaiseLines,
     HaltInstrument, PlaceOrder, CancelOrder, OrderClosed, Fill, Tick, Marks, ClockAdvance, DayRoll,
-    Reconfigure,
+    Reconfigure, BrokerAck, BrokerCancelReject,
 ]
 
 

@@ -99,11 +99,25 @@ class CancelRequested(Event, tag="cancel_requested"):
     account: int
 
 
+class OrderAcknowledged(Event, tag="order_acknowledged"):
+    order: int
+    account: int
+    broker_order_id: str
+
+
+class CancelRejected(Event, tag="cancel_rejected"):
+    order: int
+    account: int
+    reason: str
+    state: str  # where the order is now
+
+
 class OrderCanceled(Event, tag="order_canceled"):
     order: int
     account: int
     reason: str  # canceled, expired, rejected (by the broker)
     canceled_qty: int
+    detail: str = ""  # the broker's words
 
 
 class OrderFilled(Event, tag="order_filled"):
@@ -151,5 +165,5 @@ class Reconfigured(Event, tag="reconfigured"):
 AnyEvent = Union[
     AccountOpened, CommandRefused, TierSet, Deposited, Withdrawn, AccountFlagSet, ControlSet, LinesRaised,
     InstrumentHalted, OrderAccepted, OrderRejected, CancelRequested, OrderCanceled, OrderFilled,
-    MarginStateChanged, Alert, DayRolled, Reconfigured,
+    MarginStateChanged, Alert, DayRolled, Reconfigured, OrderAcknowledged, CancelRejected,
 ]

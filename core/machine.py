@@ -14,15 +14,17 @@ import datetime as _dt
 import msgspec
 
 from .commands import (
-    AnyCommand, CancelOrder, ClockAdvance, DayRoll, Deposit, Fill, Genesis, HaltInstrument, Marks, OpenAccount,
-    OrderClosed, Outcome, PlaceOrder, RaiseLines, Reconfigure, SetAccountFlag, SetControl, SetTier, Tick, Withdraw,
+    AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClockAdvance, DayRoll, Deposit, Fill, Genesis,
+    HaltInstrument, Marks, OpenAccount, OrderClosed, Outcome, PlaceOrder, RaiseLines, Reconfigure, SetAccountFlag,
+    SetControl, SetTier, Tick, Withdraw,
 )
 from .engine import backend_class
 from .events import (
-    AccountFlagSet, AccountOpened, Alert, CancelRequested, CommandRefused, ControlSet, DayRolled, Deposited,
-    Event, InstrumentHalted, LinesRaised, MarginStateChanged, OrderAccepted, OrderCanceled, OrderFilled,
-    OrderRejected, Reconfigured, TierSet, Withdrawn,
+    AccountFlagSet, AccountOpened, Alert, CancelRejected, CancelRequested, CommandRefused, ControlSet, DayRolled,
+    Deposited, Event, InstrumentHalted, LinesRaised, MarginStateChanged, OrderAccepted, OrderAcknowledged,
+    OrderCanceled, OrderFilled, OrderRejected, Reconfigured, TierSet, Withdrawn,
 )
+from .orders import FillRecord, OrderRecord, OrderRegistry, OrderState
 from .instruments import Universe
 from .margin import MarginState
 from .rejects import EngineError, RejectCode, format_detail
@@ -55,6 +57,9 @@ class MachineState(msgspec.Struct, frozen=True, kw_only=True):
     current: Reconfigure | None = None
     account_names: list[str]
     engine: EngineState
+    account_clients: list[str] = []
+    orders: list[OrderRecord] = []
+    fills: list[FillRecord] = []
 
 
 class Machine:
@@ -70,6 +75,8 @@ class Machine:
         self._configure(genesis.config, genesis.tiers)
         self.engine = backend_class(backend)(self.universe.instruments, self.tiers, self.config, genesis.trading_day)
         self.account_names: list[str] = []
+        self.account_clients: list[str] = []  # the API client that owns each account ("": none)
+        self.registry = OrderRegistry()
         #: command type -> handler; execute() is exactly a lookup here (replay calls them directly)
         self.handlers = {
             Genesis: self._genesis, OpenAccount: self._open_account, SetTier: self._set_tier,
@@ -77,6 +84,7 @@ class Machine:
             RaiseLines: self._raise, HaltInstrument: self._halt, PlaceOrder: self._place, CancelOrder: self._cancel,
             OrderClosed: self._closed, Fill: self._fill, Tick: self._tick, Marks: self._marks,
             ClockAdvance: self._clock, DayRoll: self._roll, Reconfigure: self._reconfigure,
+            BrokerAck: self._broker_ack, BrokerCancelReject: self._broker_cancel_reject,
         }
 
     def _configure(self, config, tiers) -> None:
@@ -117,6 +125,7 @@ class Machine:
         if result < 0:
             return self._refusal(result)
         self.account_names.append(command.name)
+        self.account_clients.append(command.client)
         return Outcome(result)
 
     def _set_tier(self, command: SetTier) -> Outcome:
@@ -147,25 +156,58 @@ class Machine:
             command.qty, command.client_order_id, command.ts, command.liquidation)
         if result < 0:
             return Outcome(result, tuple(self.engine.last_detail()))
+        self.registry.add(OrderRecord(
+            order=result, account=command.account, client_order_id=command.client_order_id,
+            instrument=command.instrument, side=command.side, price=command.price, qty=command.qty,
+            ts=command.ts, liquidation=command.liquidation))
         return Outcome(result)
 
     def _cancel(self, command: CancelOrder) -> Outcome:
         # A cancel request changes nothing in the engine; it is checked so that a request for
         # an unknown or finished order is answered with the reason. Never blocked by risk.
         status = self.engine.order_status(command.order)
-        if status == OrderStatus.OPEN:
+        if status == OrderStatus.OPEN and self.registry.can(command.order, "cancel"):
+            self.registry.move(command.order, "cancel")
             return _EMPTY
         code = RejectCode.UNKNOWN_ORDER if status == 0 else RejectCode.ORDER_NOT_OPEN
         return Outcome(int(code), (command.order,))
 
+    def _broker_ack(self, command: BrokerAck) -> Outcome:
+        if not self.registry.can(command.order, "ack"):
+            known = command.order in self.registry.orders
+            return Outcome(int(RejectCode.ORDER_NOT_OPEN if known else RejectCode.UNKNOWN_ORDER), (command.order,))
+        self.registry.move(command.order, "ack").broker_order_id = command.broker_order_id
+        return _EMPTY
+
+    def _broker_cancel_reject(self, command: BrokerCancelReject) -> Outcome:
+        record = self.registry.orders.get(command.order)
+        if record is None or record.state is not OrderState.CANCEL_PENDING:
+            code = RejectCode.UNKNOWN_ORDER if record is None else RejectCode.ORDER_NOT_OPEN
+            return Outcome(int(code), (command.order,))
+        self.registry.cancel_rejected(command.order)
+        return _EMPTY
+
     def _closed(self, command: OrderClosed) -> Outcome:
-        return self._status(self.engine.close_order(command.order))
+        outcome = self._status(self.engine.close_order(command.order))
+        if outcome.result == 0 and command.order in self.registry.orders:
+            self.registry.move(command.order, f"closed:{command.reason}").reason = command.detail
+        return outcome
 
     def _fill(self, command: Fill) -> Outcome:
+        # An execution the broker reports twice (a resend after a reconnection) is applied once.
+        if command.exec_id and command.exec_id in self.registry.exec_ids:
+            return Outcome(int(RejectCode.DUPLICATE_EXECUTION), (command.order,))
         code = self.engine.apply_fill(command.order, command.qty, command.price)
         if code:
             return self._refusal(code)
-        return Outcome(0, tuple(self.engine.last_fill()), tuple(self.engine.take_changes()))
+        detail = tuple(self.engine.last_fill())
+        record = self.registry.orders.get(command.order)
+        if record is not None:
+            self.registry.fill(FillRecord(
+                order=command.order, account=record.account, instrument=record.instrument, side=record.side,
+                qty=command.qty, price=command.price, exec_id=command.exec_id, commission=detail[0],
+                stamp_duty=detail[1], transfer_fee=detail[2], ts=command.ts))
+        return Outcome(0, detail, tuple(self.engine.take_changes()))
 
     def _tick(self, command: Tick) -> Outcome:
         try:
@@ -190,7 +232,10 @@ class Machine:
         return Outcome(0, (), tuple(changes)) if changes else _EMPTY
 
     def _roll(self, command: DayRoll) -> Outcome:
-        return self._status(self.engine.roll_day(command.day))
+        outcome = self._status(self.engine.roll_day(command.day))
+        if outcome.result == 0:
+            self.registry.roll()  # day orders are over; the engine expired them
+        return outcome
 
     def _reconfigure(self, command: Reconfigure) -> Outcome:
         """New settings and tiers: the engine is rebuilt from its own snapshot under them."""
@@ -213,8 +258,10 @@ class Machine:
 
     # ---------------------------------------------------------------- snapshots
     def export_state(self) -> MachineState:
+        orders, fills = self.registry.export()
         return MachineState(genesis=self.genesis, current=self.current, account_names=list(self.account_names),
-                            engine=self.engine.export_state())
+                            engine=self.engine.export_state(), account_clients=list(self.account_clients),
+                            orders=orders, fills=fills)
 
     @classmethod
     def from_state(cls, state: MachineState, backend: str | None = None) -> "Machine":
@@ -223,6 +270,8 @@ class Machine:
             machine._reconfigure(state.current)
         machine.engine.load_state(state.engine)
         machine.account_names = list(state.account_names)
+        machine.account_clients = list(state.account_clients) or [""] * len(state.account_names)
+        machine.registry.load(state.orders, state.fills)
         return machine
 
     # ---------------------------------------------------------------- events
@@ -268,7 +317,14 @@ class Machine:
         elif kind is OrderClosed:
             view = self.engine.order(command.order)
             out.append(OrderCanceled(seq=seq, order=command.order, account=view["account"], reason=command.reason,
-                                     canceled_qty=view["qty"] - view["filled"]))
+                                     canceled_qty=view["qty"] - view["filled"], detail=command.detail))
+        elif kind is BrokerAck:
+            out.append(OrderAcknowledged(seq=seq, order=command.order, account=self.registry.orders[command.order].account,
+                                         broker_order_id=command.broker_order_id))
+        elif kind is BrokerCancelReject:
+            record = self.registry.orders[command.order]
+            out.append(CancelRejected(seq=seq, order=command.order, account=record.account, reason=command.reason,
+                                      state=record.state.value))
         elif kind is CancelOrder:
             out.append(CancelRequested(seq=seq, order=command.order, account=self.engine.order(command.order)["account"]))
         elif kind is Deposit:

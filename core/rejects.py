@@ -76,6 +76,7 @@ class RejectCode(enum.IntEnum):
     FILL_PRICE_INVALID = 904
     TICK_PRICE_INVALID = 905
     DAY_ROLL_INVALID = 906
+    DUPLICATE_EXECUTION = 907
 
     @property
     def family(self) -> int:
@@ -126,6 +127,7 @@ DETAIL_KEYS: dict[RejectCode, tuple[str, ...]] = {
     RejectCode.FILL_PRICE_INVALID: ("price", "limit"),
     RejectCode.TICK_PRICE_INVALID: ("price", "down", "up"),
     RejectCode.DAY_ROLL_INVALID: ("day", "current_day"),
+    RejectCode.DUPLICATE_EXECUTION: ("order",),
 }
 
 

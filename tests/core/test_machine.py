@@ -117,3 +117,79 @@ def test_snapshot_round_trip_through_the_machine(machine):
     state = machine.export_state()
     again = Machine.from_state(state, machine.backend)
     assert again.export_state() == state and again.account_names == ["N"]
+
+
+from core.commands import BrokerAck, BrokerCancelReject  # noqa: E402
+from core.events import CancelRejected, OrderAcknowledged  # noqa: E402
+from core.orders import OrderState  # noqa: E402
+from core.rejects import RejectCode as RC  # noqa: E402
+from tests.core.helpers import covers  # noqa: E402
+
+
+def place(machine, qty=1_000, clid="a", side=1, price=1000):
+    return machine.execute(PlaceOrder(account=0, instrument="600000", side=side, price=price, qty=qty,
+                                      client_order_id=clid, ts=NOW)).result
+
+
+def state_of(machine, order):
+    return machine.registry.orders[order].state
+
+
+@covers(RC.DUPLICATE_EXECUTION)
+def test_an_orders_life_and_a_resent_execution(machine):
+    machine.execute(OpenAccount(tier="conservative", client="alice"))
+    machine.execute(Deposit(account=0, amount=10_000_000))
+    order = place(machine)
+    assert state_of(machine, order) is OrderState.PENDING_NEW
+    assert machine.registry.find(0, "a").order == order
+    _, ev = machine.apply(BrokerAck(order=order, broker_order_id="XSHG-1"))
+    assert ev == [OrderAcknowledged(order=order, account=0, broker_order_id="XSHG-1")]
+    assert state_of(machine, order) is OrderState.NEW
+    machine.execute(Fill(order=order, qty=400, price=1000, exec_id="E1"))
+    assert state_of(machine, order) is OrderState.PARTIALLY_FILLED
+    cash = machine.engine.account(0)["cash"]
+    outcome = machine.execute(Fill(order=order, qty=400, price=1000, exec_id="E1"))  # the same report again
+    assert outcome == Outcome(907, (order,)) and machine.engine.account(0)["cash"] == cash
+    machine.execute(Fill(order=order, qty=600, price=1000, exec_id="E2"))
+    assert state_of(machine, order) is OrderState.FILLED and machine.registry.orders[order].filled == 1_000
+    assert [f.exec_id for f in machine.registry.fills] == ["E1", "E2"]
+    assert machine.account_clients == ["alice"]
+
+
+def test_cancel_pending_then_refused_or_done(machine):
+    machine.execute(OpenAccount(tier="conservative"))
+    machine.execute(Deposit(account=0, amount=10_000_000))
+    first, second = place(machine, clid="a"), place(machine, clid="b")
+    machine.execute(BrokerAck(order=first, broker_order_id="X1"))
+    machine.execute(CancelOrder(order=first))
+    assert state_of(machine, first) is OrderState.CANCEL_PENDING
+    _, ev = machine.apply(BrokerCancelReject(order=first, reason="TOO_LATE"))
+    assert ev == [CancelRejected(order=first, account=0, reason="TOO_LATE", state="new")]
+    machine.execute(CancelOrder(order=second))  # before the broker's ack
+    machine.execute(OrderClosed(order=second, reason="canceled"))
+    assert state_of(machine, second) is OrderState.CANCELED
+    assert machine.execute(BrokerCancelReject(order=second)).result == 902  # no cancel pending
+    machine.execute(OrderClosed(order=first, reason="rejected", detail="INSUFFICIENT_POSITION"))
+    assert state_of(machine, first) is OrderState.REJECTED and machine.registry.orders[first].reason == \
+        "INSUFFICIENT_POSITION"
+    assert machine.execute(BrokerAck(order=first, broker_order_id="X1")).result == 902
+    assert machine.execute(BrokerAck(order=99, broker_order_id="X")).result == 901
+
+
+def test_the_day_roll_ends_todays_book(machine):
+    machine.execute(OpenAccount(tier="conservative"))
+    machine.execute(Deposit(account=0, amount=10_000_000))
+    place(machine)
+    machine.execute(DayRoll(day=TRADING_DAY.toordinal() + 1))
+    assert machine.registry.orders == {} and machine.registry.find(0, "a") is None
+
+
+def test_the_registry_survives_a_snapshot(machine):
+    machine.execute(OpenAccount(tier="conservative", client="bob"))
+    machine.execute(Deposit(account=0, amount=10_000_000))
+    order = place(machine)
+    machine.execute(Fill(order=order, qty=100, price=1000, exec_id="E9"))
+    again = Machine.from_state(machine.export_state(), machine.backend)
+    assert again.registry.orders == machine.registry.orders and again.registry.exec_ids == {"E9"}
+    assert again.account_clients == ["bob"]
+    assert again.execute(Fill(order=order, qty=100, price=1000, exec_id="E9")).result == 907

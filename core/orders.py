@@ -1,0 +1,168 @@
+"""Today's orders as clients and operators see them: the order state machine, client order ids,
+broker ids and fills.
+
+The engine keeps what risk needs (reservations, remainders). This registry keeps the rest
+of an order's life, and it lives in the machine: it changes only through commands, is
+journaled and snapshotted with everything else, and so is rebuilt exactly after a restart.
+
+    pending_new ──broker ack──> new ──fill──> partially_filled ──fill──> filled
+         │                       │                  │
+         └──────cancel request───┴──────────────────┴──> cancel_pending ──(cancel rejected: back)
+                                                                 │
+    any open state ──closed by the broker──> canceled | expired | rejected
+
+A fill is accepted in any open state (a fill can overtake the broker's ack or race a cancel).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+
+class OrderState(str, enum.Enum):
+    PENDING_NEW = "pending_new"  # passed the risk checks, journaled, sent to the broker
+    NEW = "new"  # acknowledged by the broker
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCEL_PENDING = "cancel_pending"
+    CANCELED = "canceled"
+    REJECTED = "rejected"  # refused by the broker (a risk rejection never becomes an order)
+    EXPIRED = "expired"
+
+    @property
+    def open(self) -> bool:
+        return self in _OPEN
+
+
+_OPEN = frozenset({OrderState.PENDING_NEW, OrderState.NEW, OrderState.PARTIALLY_FILLED,
+                   OrderState.CANCEL_PENDING})
+_CLOSED_BY = {"canceled": OrderState.CANCELED, "expired": OrderState.EXPIRED, "rejected": OrderState.REJECTED}
+
+#: (state, event) -> next state. Events: ack, fill (not complete), fill_complete, cancel, cancel_rejected,
+#: and closed:<reason>. A pair that is not here is a transition the order cannot make.
+TRANSITIONS: dict[tuple[OrderState, str], OrderState] = {}
+for _state in _OPEN:
+    TRANSITIONS[(_state, "fill_complete")] = OrderState.FILLED
+    for _reason, _target in _CLOSED_BY.items():
+        TRANSITIONS[(_state, f"closed:{_reason}")] = _target
+TRANSITIONS.update({
+    (OrderState.PENDING_NEW, "ack"): OrderState.NEW,
+    (OrderState.NEW, "ack"): OrderState.NEW,  # a repeated ack changes nothing
+    (OrderState.PARTIALLY_FILLED, "ack"): OrderState.PARTIALLY_FILLED,  # the ack overtaken by a fill
+    (OrderState.CANCEL_PENDING, "ack"): OrderState.CANCEL_PENDING,
+    (OrderState.PENDING_NEW, "fill"): OrderState.PARTIALLY_FILLED,
+    (OrderState.NEW, "fill"): OrderState.PARTIALLY_FILLED,
+    (OrderState.PARTIALLY_FILLED, "fill"): OrderState.PARTIALLY_FILLED,
+    (OrderState.CANCEL_PENDING, "fill"): OrderState.CANCEL_PENDING,
+    (OrderState.PENDING_NEW, "cancel"): OrderState.CANCEL_PENDING,
+    (OrderState.NEW, "cancel"): OrderState.CANCEL_PENDING,
+    (OrderState.PARTIALLY_FILLED, "cancel"): OrderState.CANCEL_PENDING,
+})
+
+
+class OrderRecord(msgspec.Struct, kw_only=True):
+    order: int
+    account: int
+    client_order_id: str | None
+    instrument: str
+    side: int
+    price: int
+    qty: int
+    filled: int = 0
+    state: OrderState = OrderState.PENDING_NEW
+    broker_order_id: str = ""
+    reason: str = ""  # why it closed, when the broker said
+    ts: int = 0  # when it was placed
+    liquidation: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return self.qty - self.filled if self.state.open else 0
+
+
+class FillRecord(msgspec.Struct, frozen=True, kw_only=True):
+    order: int
+    account: int
+    instrument: str
+    side: int
+    qty: int
+    price: int
+    exec_id: str
+    commission: int
+    stamp_duty: int
+    transfer_fee: int
+    ts: int
+
+
+class OrderRegistry:
+    """Today's orders by id and by (account, client order id), and today's fills."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, OrderRecord] = {}
+        self.by_client_id: dict[tuple[int, str], int] = {}
+        self.fills: list[FillRecord] = []
+        self.exec_ids: set[str] = set()
+
+    def add(self, record: OrderRecord) -> None:
+        self.orders[record.order] = record
+        if record.client_order_id is not None:
+            self.by_client_id[(record.account, record.client_order_id)] = record.order
+
+    def find(self, account: int, client_order_id: str) -> OrderRecord | None:
+        order = self.by_client_id.get((account, client_order_id))
+        return None if order is None else self.orders.get(order)
+
+    def can(self, order: int, event: str) -> bool:
+        record = self.orders.get(order)
+        return record is not None and (record.state, event) in TRANSITIONS
+
+    def move(self, order: int, event: str) -> OrderRecord:
+        """Apply an event to an order's state; ValueError if the order cannot make that transition."""
+        record = self.orders[order]
+        target = TRANSITIONS.get((record.state, event))
+        if target is None:
+            raise ValueError(f"order {order} in state {record.state.value} cannot take '{event}'")
+        record.state = target
+        return record
+
+    def cancel_rejected(self, order: int) -> OrderRecord:
+        """A cancel the broker refused: the order goes back to where it was (or on, if it filled meanwhile)."""
+        record = self.orders[order]
+        if record.state is not OrderState.CANCEL_PENDING:
+            raise ValueError(f"order {order} in state {record.state.value} has no cancel pending")
+        if record.filled:
+            record.state = OrderState.PARTIALLY_FILLED
+        else:
+            record.state = OrderState.NEW if record.broker_order_id else OrderState.PENDING_NEW
+        return record
+
+    def fill(self, record: FillRecord) -> OrderRecord:
+        order = self.orders[record.order]
+        order.filled += record.qty
+        self.move(record.order, "fill_complete" if order.filled == order.qty else "fill")
+        self.fills.append(record)
+        self.exec_ids.add(record.exec_id)
+        return order
+
+    def open_orders(self, account: int) -> list[OrderRecord]:
+        return [r for r in self.orders.values() if r.account == account and r.state.open]
+
+    def roll(self) -> None:
+        """A new trading day: day orders are over, and today's book starts empty."""
+        self.orders.clear()
+        self.by_client_id.clear()
+        self.fills.clear()
+        self.exec_ids.clear()
+
+    # snapshots
+    def export(self) -> tuple[list[OrderRecord], list[FillRecord]]:
+        return [msgspec.structs.replace(r) for r in self.orders.values()], list(self.fills)
+
+    def load(self, orders: list[OrderRecord], fills: list[FillRecord]) -> None:
+        self.roll()
+        for record in orders:
+            self.add(msgspec.structs.replace(record))
+        self.fills = list(fills)
+        self.exec_ids = {f.exec_id for f in fills}
