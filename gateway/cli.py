@@ -16,6 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("selfcheck", help="run the engine self-check and print what it decided")
 
+    p = sub.add_parser("serve", help="run the gateway")
+    p.add_argument("--config", help="beacon.toml (every setting has a default)")
+    p.add_argument("--port", type=int, help="override server.port")
+    p.add_argument("--journal", help="override journal.dir")
+    p.add_argument("--log-level", default="INFO")
+
+    p = sub.add_parser("config", help="print the default configuration as TOML")
+
     p = sub.add_parser("replay", help="rebuild state from a journal and prove every recorded decision")
     p.add_argument("journal", help="journal directory (or its journal.log)")
     p.add_argument("--backend", choices=["cython", "python"], default=None)
@@ -46,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return run()
 
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "config":
+        from gateway.config import Config, dump_config
+
+        sys.stdout.write(dump_config(Config()).decode())
+        return 0
+
     from gateway.journal import JournalError
     from gateway.journal import tools
 
@@ -70,6 +86,28 @@ def main(argv: list[str] | None = None) -> int:
             print(tools.write_synthetic(args.journal, args.commands, args.seed, snapshot_every=args.snapshot_every))
     except (JournalError, FileExistsError, FileNotFoundError) as exc:
         return _journal_error(exc)
+    return 0
+
+
+def _serve(args) -> int:
+    import logging
+
+    import msgspec
+
+    from gateway.config import Config, load_config
+    from gateway.server import run
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config) if args.config else Config()
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.port is not None:
+        config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, port=args.port))
+    if args.journal:
+        config = msgspec.structs.replace(config, journal=msgspec.structs.replace(config.journal, dir=args.journal))
+    run(config)
     return 0
 
 

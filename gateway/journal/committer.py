@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from core.commands import AnyCommand, Outcome
@@ -18,6 +19,8 @@ from core.events import Event
 from .file import FsyncPolicy
 from .journaled import Journaled
 from .snapshots import write_snapshot
+
+log = logging.getLogger("beacon.journal")
 
 
 class GroupCommitter:
@@ -82,7 +85,10 @@ class GroupCommitter:
         waiters = self._waiters
         while waiters and waiters[0][0] <= safe:
             seq, on_safe = waiters.popleft()
-            on_safe(seq)
+            try:
+                on_safe(seq)
+            except Exception:  # a failing acknowledgement must not stop the journal's writer
+                log.exception("callback for seq %s failed", seq)
 
     async def _interval_sync(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,356 @@
+"""The admin API (REST, JSON) for operators: accounts, money, controls, KPIs.
+
+Every request carries `Authorization: Bearer <admin token>`. Admin tokens cannot trade
+and client API keys cannot use this API. Each state-changing call becomes a journaled
+command and answers once it is durable; a refused command answers 409 with the engine's
+reject code and detail. Malformed requests answer 400 naming the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from typing import Literal
+
+import msgspec
+from aiohttp import web
+
+from core.commands import (
+    Deposit, HaltInstrument, OpenAccount, RaiseLines, SetAccountFlag, SetControl, SetTier, Withdraw,
+)
+from core.events import CommandRefused
+from core.margin import MarginState
+from simulators.market.messages import DayClose, DayOpen, Tick
+
+from . import protocol as p
+
+
+class NewAccount(msgspec.Struct, forbid_unknown_fields=True):
+    tier: str
+    client: str
+    name: str = ""
+
+
+class Amount(msgspec.Struct, forbid_unknown_fields=True):
+    amount: int  # fen
+
+
+class TierChange(msgspec.Struct, forbid_unknown_fields=True):
+    tier: str
+
+
+class Switch(msgspec.Struct, forbid_unknown_fields=True):
+    on: bool
+
+
+class Halt(msgspec.Struct, forbid_unknown_fields=True):
+    halted: bool
+
+
+class Controls(msgspec.Struct, forbid_unknown_fields=True):
+    global_kill: bool | None = None
+    halt_buys: bool | None = None
+    halt_deposits: bool | None = None
+    halt_accounts: bool | None = None
+
+
+class Lines(msgspec.Struct, forbid_unknown_fields=True):
+    raise_bp: int
+
+
+class InjectTick(msgspec.Struct, forbid_unknown_fields=True):
+    instrument: str
+    last: int
+    bid: int = 0
+    bid_size: int = 0
+    ask: int = 0
+    ask_size: int = 0
+    volume: int = 0
+    lock: Literal[-1, 0, 1] = 0
+
+
+class InjectDay(msgspec.Struct, forbid_unknown_fields=True):
+    day: str  # ISO date of the new trading day
+
+
+class Result(msgspec.Struct):
+    ok: bool
+    seq: int
+    account: int | None = None
+
+
+def _token_ok(request: web.Request) -> bool:
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else ""
+    return any(hmac.compare_digest(token, t) for t in request.app["gateway"].config.admin.tokens) and bool(token)
+
+
+@web.middleware
+async def admin_auth(request: web.Request, handler):
+    if request.path.startswith("/admin/") and not _token_ok(request):
+        return _problem(401, "UNAUTHORIZED", "an admin token is required: Authorization: Bearer <token>")
+    return await handler(request)
+
+
+def _problem(status: int, code: str, message: str, **extra) -> web.Response:
+    return web.json_response({"error": code, "message": message, **extra}, status=status)
+
+
+async def _body(request: web.Request, kind):
+    data = await request.read()
+    if len(data) > 65_536:
+        raise web.HTTPRequestEntityTooLarge(max_size=65_536, actual_size=len(data))
+    try:
+        return msgspec.json.decode(data or b"{}", type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _Bad(str(exc)) from None
+
+
+class _Bad(Exception):
+    pass
+
+
+def _int(request: web.Request, name: str) -> int:
+    try:
+        value = int(request.match_info[name])
+    except ValueError:
+        raise _Bad(f"{name} must be an integer") from None
+    if value < 0 or value > 2**31:
+        raise _Bad(f"{name} out of range")
+    return value
+
+
+async def _apply(gateway, command, account: int | None = None) -> web.Response:
+    """Submit a command, wait until it is durable, answer with its result or its refusal."""
+    seq, outcome, events = gateway.submit(command)
+    await gateway.settled()
+    refused = [e for e in events if isinstance(e, CommandRefused)]
+    if refused:
+        r = refused[0]
+        return _problem(409, r.reason, f"{r.reason}: {r.detail}" if r.detail else r.reason, reject_code=r.code, seq=seq)
+    return web.json_response(msgspec.to_builtins(Result(ok=True, seq=seq, account=account)))
+
+
+def _handler(fn):
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await fn(request, request.app["gateway"])
+        except _Bad as exc:
+            return _problem(400, "BAD_REQUEST", str(exc))
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+@_handler
+async def open_account(request, gw):
+    """Open an account for a client in a tier."""
+    body = await _body(request, NewAccount)
+    if body.client not in gw.clients:
+        raise _Bad(f"unknown client {body.client!r}; configured: {', '.join(gw.clients)}")
+    seq, outcome, _ = gw.submit(OpenAccount(tier=body.tier, name=body.name, client=body.client))
+    await gw.settled()
+    if outcome.result < 0:
+        from core.rejects import RejectCode, format_detail
+
+        code = RejectCode(-outcome.result)
+        return _problem(409, code.name, f"{code.name}: {format_detail(code, outcome.detail)}", reject_code=int(code))
+    return web.json_response(msgspec.to_builtins(Result(ok=True, seq=seq, account=outcome.result)))
+
+
+@_handler
+async def set_tier(request, gw):
+    return await _apply(gw, SetTier(account=_int(request, "account"), tier=(await _body(request, TierChange)).tier))
+
+
+@_handler
+async def deposit(request, gw):
+    """Deposit fen into the account's cash (custodian books credited too)."""
+    account, body = _int(request, "account"), await _body(request, Amount)
+    response = await _apply(gw, Deposit(account=account, amount=body.amount))
+    if response.status == 200:
+        gw.broker.books.credit(str(account), body.amount)
+    return response
+
+
+@_handler
+async def withdraw(request, gw):
+    """Withdraw fen, if free cash covers it and the collateral ratio stays at or above 300 %."""
+    account, body = _int(request, "account"), await _body(request, Amount)
+    response = await _apply(gw, Withdraw(account=account, amount=body.amount))
+    if response.status == 200:
+        gw.broker.books.credit(str(account), -body.amount)
+    return response
+
+
+def _flag(flag: str):
+    @_handler
+    async def set_flag(request, gw):
+        body = await _body(request, Switch)
+        return await _apply(gw, SetAccountFlag(account=_int(request, "account"), flag=flag, on=body.on))
+    return set_flag
+
+
+@_handler
+async def halt_instrument(request, gw):
+    code = request.match_info["code"]
+    if code not in gw.universe:
+        raise _Bad(f"unknown instrument {code!r}")
+    return await _apply(gw, HaltInstrument(instrument=code, halted=(await _body(request, Halt)).halted))
+
+
+@_handler
+async def controls(request, gw):
+    """Emergency controls: global kill switch, halt new buys, halt new deposits, halt new accounts."""
+    body = await _body(request, Controls)
+    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
+    if not changes:
+        raise _Bad("name at least one control")
+    seq = 0
+    for control, on in changes.items():
+        seq, _, _ = gw.submit(SetControl(control=control, on=on))
+        if control == "global_kill" and on:
+            _cancel_all_client_orders(gw)
+    await gw.settled()
+    return web.json_response({"ok": True, "seq": seq, **changes})
+
+
+def _cancel_all_client_orders(gw, account: int | None = None) -> None:
+    """A kill switch cancels every open client order (the platform's liquidation orders are kept)."""
+    for record in list(gw.machine.registry.orders.values()):
+        if record.state.open and not record.liquidation and record.state.value != "cancel_pending" \
+                and (account is None or record.account == account):
+            gw.cancel(record.order)
+
+
+@_handler
+async def kill_account(request, gw):
+    account = _int(request, "account")
+    body = await _body(request, Switch)
+    response = await _apply(gw, SetAccountFlag(account=account, flag="kill", on=body.on))
+    if response.status == 200 and body.on:
+        _cancel_all_client_orders(gw, account)
+        await gw.settled()
+    return response
+
+
+@_handler
+async def raise_lines(request, gw):
+    """Raise every tier's warning, margin-call, liquidation and restore lines by raise_bp (0 resets)."""
+    return await _apply(gw, RaiseLines(bp=(await _body(request, Lines)).raise_bp))
+
+
+@_handler
+async def get_account(request, gw):
+    account = _int(request, "account")
+    if account >= gw.machine.engine.platform()["accounts"]:
+        return _problem(404, "UNKNOWN_ACCOUNT", f"no account {account}")
+    await gw.settled()
+    view = msgspec.to_builtins(gw.account_view(account))
+    view.update(name=gw.machine.account_names[account], client=gw.machine.account_clients[account])
+    view["positions"] = msgspec.to_builtins(gw.positions_view(account, "admin").positions)
+    return web.json_response(view)
+
+
+@_handler
+async def list_accounts(request, gw):
+    await gw.settled()
+    engine = gw.machine.engine
+    out = []
+    for a in range(engine.platform()["accounts"]):
+        v = engine.account(a)
+        out.append({"account": a, "name": gw.machine.account_names[a], "client": gw.machine.account_clients[a],
+                    "tier": gw.machine.tiers[v["tier"]].name, "state": MarginState(v["state"]).name,
+                    "equity": v["equity"], "collateral_ratio_bp": v["collateral_ratio_bp"]})
+    return web.json_response(out)
+
+
+@_handler
+async def kpis(request, gw):
+    """The platform's KPIs (DOMAIN.md section 9) as far as this version has the data."""
+    await gw.settled()
+    engine = gw.machine.engine
+    platform = engine.platform()
+    accounts = [engine.account(a) for a in range(platform["accounts"])]
+    debt = sum(v["debt"] for v in accounts)
+    credit = sum(v["credit_line"] for v in accounts)
+    assets = sum(v["assets"] for v in accounts)
+    lev_weighted = sum(v["assets"] * (v["assets"] / v["equity"]) for v in accounts if v["equity"] > 0)
+    active = [v for v in accounts if v["active"]]
+    states = {s.name: 0 for s in MarginState}
+    for v in accounts:
+        states[MarginState(v["state"]).name] += 1
+    income = platform["interest_income"] + platform["insurance_pool"] + platform["commission_income"]
+    return web.json_response({
+        "trading_day": platform["trading_day"], "accounts": len(accounts), "accounts_by_state": states,
+        "capital_utilization": debt / credit if credit else 0.0,
+        "average_leverage": lev_weighted / assets if assets else 0.0,
+        "default_rate": states["DEFAULTED"] / len(accounts) if accounts else 0.0,
+        "arpu_fen": income // len(active) if active else 0,
+        "insurance_pool_fen": platform["insurance_pool"],
+        "insurance_coverage": platform["insurance_pool"] / debt if debt else None,
+        "total_debt_fen": debt, "commission_income_fen": platform["commission_income"],
+        "interest_income_fen": platform["interest_income"],
+        "alerts_by_level": dict(gw.alert_counts),
+        "controls": {k: platform[k] for k in ("global_kill", "halt_buys", "halt_deposits", "halt_accounts",
+                                              "line_raise_bp")},
+    })
+
+
+def _market_allowed(gw):
+    if not gw.config.market.allow_injection:
+        raise _Bad("market injection is off (market.allow_injection = false)")
+
+
+@_handler
+async def inject_tick(request, gw):
+    """Inject a trade and L1 quote, as if the market had sent it (tests and drills only)."""
+    _market_allowed(gw)
+    body = await _body(request, InjectTick)
+    if body.instrument not in gw.universe:
+        raise _Bad(f"unknown instrument {body.instrument!r}")
+    gw.on_market(Tick(ts=gw.now(), instrument=body.instrument, last=body.last,
+                      volume=body.volume, bid=body.bid, bid_size=body.bid_size, ask=body.ask, ask_size=body.ask_size,
+                      lock=body.lock))
+    await asyncio.sleep(0)  # let the broker's reports in
+    await gw.settled()
+    return web.json_response({"ok": True, "seq": gw.journaled.journal.seq})
+
+
+@_handler
+async def inject_day(request, gw):
+    """Close the trading day and open the next (expiries, interest, T+1)."""
+    _market_allowed(gw)
+    import datetime as dt
+
+    body = await _body(request, InjectDay)
+    try:
+        day = dt.date.fromisoformat(body.day).toordinal()
+    except ValueError:
+        raise _Bad(f"day {body.day!r} is not an ISO date") from None
+    now = gw.now()
+    gw.on_market(DayClose(ts=now, day=gw.machine.engine.platform()["trading_day"]))
+    await asyncio.sleep(0)
+    gw.on_market(DayOpen(ts=now, day=day))
+    await gw.settled()
+    return web.json_response({"ok": True, "seq": gw.journaled.journal.seq,
+                              "trading_day": gw.machine.engine.platform()["trading_day"]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.middlewares.append(admin_auth)
+    app.router.add_get("/admin/accounts", list_accounts)
+    app.router.add_post("/admin/accounts", open_account)
+    app.router.add_get("/admin/accounts/{account}", get_account)
+    app.router.add_post("/admin/accounts/{account}/tier", set_tier)
+    app.router.add_post("/admin/accounts/{account}/deposit", deposit)
+    app.router.add_post("/admin/accounts/{account}/withdraw", withdraw)
+    app.router.add_post("/admin/accounts/{account}/freeze", _flag("frozen"))
+    app.router.add_post("/admin/accounts/{account}/reduce-only", _flag("reduce_only"))
+    app.router.add_post("/admin/accounts/{account}/active", _flag("active"))
+    app.router.add_post("/admin/accounts/{account}/kill", kill_account)
+    app.router.add_post("/admin/instruments/{code}/halt", halt_instrument)
+    app.router.add_post("/admin/controls", controls)
+    app.router.add_post("/admin/lines", raise_lines)
+    app.router.add_get("/admin/kpis", kpis)
+    app.router.add_post("/admin/market/tick", inject_tick)
+    app.router.add_post("/admin/market/day", inject_day)

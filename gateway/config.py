@@ -1,0 +1,114 @@
+"""The gateway's settings: one TOML file (`beacon serve --config beacon.toml`), every default here.
+
+    [server]   host, port, limits of the websocket API
+    [journal]  where the journal lives and how durable it is
+    [engine]   the margin engine's settings (core.config.EngineConfig), universe and tiers
+    [market]   where prices come from: a simulated scenario, or nothing (prices injected by an operator)
+    [broker]   the broker transport and, for the simulator, its latency and faults
+    [[clients]] API keys of the algorithmic clients
+    [admin]    the operators' tokens (they cannot trade)
+    [demo]     demo accounts and a demo strategy (make run)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from core.config import EngineConfig
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8765
+    max_frame_bytes: int = 65_536  # larger frames are refused and the connection closed (1009)
+    send_queue_limit: int = 10_000  # order and fill messages waiting for one connection; past it, close
+    market_conflation: bool = True  # a slow reader gets the latest tick per instrument, not every one
+    heartbeat_s: float = 10.0  # the gateway sends a heartbeat after this much silence
+    idle_timeout_s: float = 30.0  # and closes a connection that has said nothing for this long
+    login_timeout_s: float = 10.0
+    login_attempts: int = 3
+    message_rate_per_s: int = 500  # requests per connection (token bucket)
+    message_burst: int = 1_000
+    max_errors_per_minute: int = 100  # past it the connection is closed: sustained abuse
+    clock_skew_s: float = 30.0  # login timestamps further off than this are refused
+
+
+class JournalSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    dir: str = "var/journal"
+    fsync: Literal["every-batch", "interval", "none"] = "every-batch"
+    interval_ms: int = 5
+    snapshot_every: int = 100_000  # records between snapshots (0: never)
+
+
+class EngineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    universe: str = "sample"  # or a CSV path
+    tiers: str = ""  # a TOML path; empty: the default tiers of DOMAIN.md
+    trading_day: str = ""  # the first trading day (ISO date); empty: the market scenario's, else today
+    config: EngineConfig = EngineConfig()
+
+
+class MarketSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    source: Literal["scenario", "none"] = "scenario"
+    scenario: str = "calm"
+    speed: float = 1.0  # simulated seconds per wall-clock second; 0: as fast as possible
+    clock_every_s: float = 1.0  # how often (simulated) the clock advances the engine (margin-call deadlines)
+    allow_injection: bool = False  # POST /admin/market/... may inject prices (tests, drills)
+
+
+class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    kind: Literal["simulated"] = "simulated"
+    latency: Literal["zero", "realistic"] = "zero"
+    reject_rate: float = 0.0
+    seed: int = 1
+
+
+class Client(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    client: str  # the client's name: accounts opened for it are its to trade
+    api_key: str
+    secret: str
+
+
+class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    tokens: list[str] = []
+
+
+class DemoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    accounts: bool = False  # open one funded account per tier for each configured client
+    deposit_fen: int = 100_000_000  # 1,000,000.00 CNY
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    server: ServerSettings = ServerSettings()
+    journal: JournalSettings = JournalSettings()
+    engine: EngineSettings = EngineSettings()
+    market: MarketSettings = MarketSettings()
+    broker: BrokerSettings = BrokerSettings()
+    clients: list[Client] = []
+    admin: AdminSettings = AdminSettings()
+    demo: DemoSettings = DemoSettings()
+
+    def validate(self) -> "Config":
+        keys = [c.api_key for c in self.clients]
+        if len(set(keys)) != len(keys):
+            raise ValueError("config: duplicate client api_key")
+        if set(keys) & set(self.admin.tokens):
+            raise ValueError("config: an admin token may not also be a client api_key")
+        for c in self.clients:
+            if len(c.secret) < 16:
+                raise ValueError(f"config: client {c.client}: secret must be at least 16 characters")
+        self.engine.config.validate()
+        return self
+
+
+def load_config(path: str | Path) -> Config:
+    try:
+        return msgspec.toml.decode(Path(path).read_bytes(), type=Config).validate()
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def dump_config(config: Config) -> bytes:
+    return msgspec.toml.encode(config)

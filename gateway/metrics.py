@@ -1,0 +1,57 @@
+"""Prometheus metrics (/metrics), with prometheus_client (the Prometheus project's own library)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from core.margin import MarginState
+
+LATENCY_BUCKETS = (50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 1.0)
+
+
+class Metrics:
+    def __init__(self, gateway=None):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.orders = Counter("beacon_orders", "Orders by result", ["result"], registry=r)
+        self.rejects = Counter("beacon_order_rejects", "Order rejections by reject code", ["code", "reason"],
+                               registry=r)
+        self.fills = Counter("beacon_fills", "Fills applied", registry=r)
+        self.broker_reports = Counter("beacon_broker_reports", "Broker execution reports by type", ["exec_type"],
+                                      registry=r)
+        self.order_latency = Histogram("beacon_order_ack_seconds",
+                                       "From the order's frame arriving to its answer being queued (journal included)",
+                                       buckets=LATENCY_BUCKETS, registry=r)
+        self.connections = Gauge("beacon_connections", "Open websocket connections", registry=r)
+        self.messages_in = Counter("beacon_ws_messages_in", "Websocket messages received", registry=r)
+        self.errors = Counter("beacon_ws_errors", "Requests answered with an error, by code", ["code"], registry=r)
+        self.slow_consumers = Counter("beacon_ws_slow_consumer_closes", "Connections closed for not reading",
+                                      registry=r)
+        self.ticks = Counter("beacon_market_ticks", "Market ticks applied", registry=r)
+        self.alerts = Counter("beacon_alerts", "Margin alerts by level", ["level"], registry=r)
+        self.journal_seq = Gauge("beacon_journal_seq", "Last journal sequence number", registry=r)
+        self.journal_safe = Gauge("beacon_journal_safe_seq", "Last sequence number safe to acknowledge", registry=r)
+        if gateway is not None:
+            r.register(_StateCollector(gateway))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector:
+    """Accounts per margin state, read from the engine at scrape time."""
+
+    def __init__(self, gateway):
+        self.gateway = gateway
+
+    def collect(self):
+        family = GaugeMetricFamily("beacon_accounts_by_margin_state", "Accounts per margin state", labels=["state"])
+        counts = {s.name: 0 for s in MarginState}
+        engine = self.gateway.machine.engine if self.gateway.machine else None
+        if engine is not None:
+            for a in range(engine.platform()["accounts"]):
+                counts[MarginState(engine.account(a)["state"]).name] += 1
+        for name, n in counts.items():
+            family.add_metric([name], n)
+        yield family

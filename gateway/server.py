@@ -1,0 +1,174 @@
+"""The HTTP server: the websocket API, the admin API, health, metrics and the API documents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import msgspec
+import uvloop
+from aiohttp import web
+
+from . import admin, protocol
+from .config import Config
+from .service import Gateway
+from .ws import websocket_handler
+
+log = logging.getLogger("beacon")
+
+
+async def health(request: web.Request) -> web.Response:
+    gw: Gateway = request.app["gateway"]
+    ready = gw.started and gw.committer is not None
+    body = {"status": "ok" if ready else "starting", "journal_seq": gw.journaled.journal.seq if ready else 0,
+            "safe_seq": gw.committer.safe_seq if ready else 0, "connections": len(gw.sessions),
+            "broker_connected": bool(gw.broker and gw.broker.connected)}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    gw: Gateway = request.app["gateway"]
+    gw.metrics.journal_safe.set(gw.committer.safe_seq if gw.committer else 0)
+    return web.Response(body=gw.metrics.render(), content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type": "text/plain; version=0.0.4"})
+
+
+async def ws_schema(request: web.Request) -> web.Response:
+    return web.json_response(protocol.schemas())
+
+
+async def asyncapi(request: web.Request) -> web.Response:
+    return web.json_response(asyncapi_document())
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def asyncapi_document() -> dict:
+    schema = protocol.schemas()
+    return {
+        "asyncapi": "2.6.0",
+        "info": {"title": "Beacon websocket API", "version": "1", "description": protocol.__doc__.strip()},
+        "servers": {"local": {"url": "ws://127.0.0.1:8765/ws", "protocol": "ws"}},
+        "channels": {"/ws": {
+            "publish": {"summary": "Requests from the client", "message": {
+                "name": "ClientMessage", "contentType": "application/json",
+                "payload": {"$ref": "#/components/schemas/ClientMessage"}}},
+            "subscribe": {"summary": "Answers and pushes from the gateway (each with seq)", "message": {
+                "name": "ServerMessage", "contentType": "application/json",
+                "payload": {"$ref": "#/components/schemas/ServerMessage"}}},
+        }},
+        "components": {"schemas": {k: _rewrite_refs(v, "#/components/schemas/") for k, v in schema["$defs"].items()}},
+    }
+
+
+def _rewrite_refs(node, prefix: str):
+    if isinstance(node, dict):
+        return {k: (prefix + v.split("/")[-1] if k == "$ref" else _rewrite_refs(v, prefix)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_refs(v, prefix) for v in node]
+    return node
+
+
+def openapi_document() -> dict:
+    bodies = {name: getattr(admin, name) for name in ("NewAccount", "Amount", "TierChange", "Switch", "Halt",
+                                                         "Controls", "Lines", "InjectTick", "InjectDay", "Result")}
+    schemas, components = msgspec.json.schema_components(list(bodies.values()),
+                                                         ref_template="#/components/schemas/{name}")
+
+    def post(summary: str, body: str, path_params: tuple = ()) -> dict:
+        return {"post": {
+            "summary": summary, "security": [{"bearer": []}],
+            "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                           for n in path_params],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{body}"}}}},
+            "responses": {"200": {"description": "done, durable in the journal", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Result"}}}},
+                "400": {"description": "malformed request (the message names the problem)"},
+                "401": {"description": "no or wrong admin token"},
+                "409": {"description": "refused by the engine: error is the reject code's name"}}}}
+
+    def get(summary: str, path_params: tuple = ()) -> dict:
+        return {"get": {"summary": summary, "security": [{"bearer": []}],
+                        "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                                       for n in path_params],
+                        "responses": {"200": {"description": "JSON"}, "401": {"description": "no admin token"}}}}
+
+    paths = {
+        "/admin/accounts": {**get("List accounts"), **post("Open an account for a client in a tier", "NewAccount")},
+        "/admin/accounts/{account}": get("An account with its positions", ("account",)),
+        "/admin/accounts/{account}/tier": post("Move an account to another tier", "TierChange", ("account",)),
+        "/admin/accounts/{account}/deposit": post("Deposit (fen)", "Amount", ("account",)),
+        "/admin/accounts/{account}/withdraw": post("Withdraw (fen) while R stays >= 300 %", "Amount", ("account",)),
+        "/admin/accounts/{account}/freeze": post("Freeze or unfreeze", "Switch", ("account",)),
+        "/admin/accounts/{account}/reduce-only": post("Set reduce-only", "Switch", ("account",)),
+        "/admin/accounts/{account}/active": post("Activate or close", "Switch", ("account",)),
+        "/admin/accounts/{account}/kill": post("Per-account kill switch (cancels open orders)", "Switch",
+                                               ("account",)),
+        "/admin/instruments/{code}/halt": post("Halt or resume an instrument", "Halt", ("code",)),
+        "/admin/controls": post("Emergency controls", "Controls"),
+        "/admin/lines": post("Raise all margin lines by N bp", "Lines"),
+        "/admin/kpis": get("Platform KPIs"),
+        "/admin/market/tick": post("Inject a market tick (when allowed)", "InjectTick"),
+        "/admin/market/day": post("Roll the trading day (when market injection is allowed)", "InjectDay"),
+        "/health": {"get": {"summary": "Liveness and readiness", "responses": {"200": {"description": "ok"}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
+    }
+    return {"openapi": "3.1.0", "info": {"title": "Beacon admin API", "version": "1",
+                                         "description": admin.__doc__.strip()},
+            "paths": paths,
+            "components": {"schemas": components,
+                           "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}}
+
+
+def make_app(config: Config) -> web.Application:
+    app = web.Application(client_max_size=1 << 20)
+    gateway = Gateway(config)
+    app["gateway"] = gateway
+    app.router.add_get("/ws", websocket_handler)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/schema/ws.json", ws_schema)
+    app.router.add_get("/asyncapi.json", asyncapi)
+    app.router.add_get("/openapi.json", openapi)
+    admin.add_routes(app)
+
+    async def on_startup(app):
+        await gateway.start()
+
+    async def on_cleanup(app):
+        await gateway.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+async def serve(config: Config, ready=None) -> None:
+    """Run until SIGINT or SIGTERM."""
+    app = make_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    log.info("listening on %s:%s", config.server.host, port)
+    print(f"beacon: serving ws://{config.server.host}:{port}/ws  admin http://{config.server.host}:{port}/admin/  "
+          f"journal {config.journal.dir}", flush=True)
+    if ready is not None:
+        await ready(app, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run(config: Config, ready=None) -> None:
+    uvloop.run(serve(config, ready))

@@ -1,0 +1,469 @@
+"""The gateway: one event loop that owns the journaled margin engine, the broker and the market feed.
+
+Every state-changing input becomes a command, applied by the machine and appended to the
+journal (GroupCommitter.submit). What the command caused (answers, pushes, routing to the
+broker) happens only in its `on_safe` callback, once the journal says the command is
+durable under the fsync policy; callbacks run in journal order, so clients see effects in
+the order they were decided. Queries answer from the engine once every applied command is
+safe. Nothing blocks the loop: fsyncs run in the committer's worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import msgspec
+
+from core.commands import (
+    AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClockAdvance, DayRoll, Deposit, Fill, Genesis,
+    HaltInstrument, OpenAccount, OrderClosed, Outcome, PlaceOrder, Tick as TickCommand,
+)
+from core.events import (
+    AccountFlagSet, AccountOpened, CancelRejected, CancelRequested, Deposited, Event, MarginStateChanged, OrderAccepted,
+    OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected, TierSet, Withdrawn,
+)
+from core.instruments import Universe
+from core.machine import Machine
+from core.margin import MarginState
+from core.orders import OrderState
+from core.session import day_time_ns
+from core.tiers import DEFAULT_TIERS, load_tiers
+from gateway.journal.committer import GroupCommitter
+from gateway.journal.journaled import Journaled
+from gateway.journal.recovery import LOG_NAME
+from simulators.broker import (
+    BrokerConfig, BrokerUnavailable, CancelRequest, ConnectionStatus, ExecutionReport, NewOrder as BrokerOrder,
+    SimClock, SimulatedBroker,
+)
+from simulators.broker.latency import PRESETS
+from simulators.market import MarketSimulator, load_scenario
+from simulators.market.messages import DayClose, DayOpen, InstrumentStatus, MarketMessage, Tick
+
+from . import protocol as p
+from .config import Config
+from .metrics import Metrics
+
+log = logging.getLogger("beacon")
+SIDE = {1: "buy", 2: "sell"}
+
+
+class Gateway:
+    def __init__(self, config: Config):
+        self.config = config
+        self.universe = Universe.sample() if config.engine.universe == "sample" else Universe.from_csv(
+            config.engine.universe)
+        self.tiers = load_tiers(config.engine.tiers, config.engine.config.hysteresis_band_bp) \
+            if config.engine.tiers else DEFAULT_TIERS
+        self.metrics = Metrics(self)
+        self.machine: Machine | None = None
+        self.journaled: Journaled | None = None
+        self.committer: GroupCommitter | None = None
+        self.broker: SimulatedBroker | None = None
+        self.sessions: set = set()
+        self.market_subs: dict[str, set] = defaultdict(set)
+        self.account_subs: dict[int, set] = defaultdict(set)
+        self.order_subs: dict[int, set] = defaultdict(set)
+        self.alert_subs: dict[int, set] = defaultdict(set)
+        self.answers: dict[int, tuple[object, str]] = {}  # journal seq of an order -> (session, req_id)
+        self.alert_counts = {"info": 0, "warning": 0, "critical": 0}
+        self.clients = {c.client: c for c in config.clients}
+        self.simulator: MarketSimulator | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._next_clock_ns = 0
+        self.started = False
+
+    # ================================================================= start and stop
+    async def start(self) -> None:
+        cfg = self.config
+        if cfg.market.source == "scenario":
+            self.simulator = MarketSimulator(load_scenario(cfg.market.scenario), self.universe)
+        start_day = self._start_day()
+        directory = Path(cfg.journal.dir)
+        if (directory / LOG_NAME).exists():
+            self.journaled = Journaled.open(directory, fsync=cfg.journal.fsync, snapshot_every=cfg.journal.snapshot_every)
+            log.info("recovered the journal: %s records", self.journaled.journal.seq)
+        else:
+            genesis = Genesis(instruments=self.universe.instruments, tiers=list(self.tiers), config=cfg.engine.config,
+                              trading_day=start_day)
+            self.journaled = Journaled.create(directory, genesis, fsync=cfg.journal.fsync,
+                                              snapshot_every=cfg.journal.snapshot_every)
+        self.journaled.journal.interval_s = cfg.journal.interval_ms / 1000
+        self.machine = self.journaled.machine
+        self.committer = await GroupCommitter(self.journaled).start()
+        if self.simulator is not None:
+            start_ns = day_time_ns(self.simulator.days[0], 9 * 3600 + 30 * 60)
+            self.clock = SimClock(start_ns, speed=cfg.market.speed or None)
+        else:
+            self.clock = SimClock(time.time_ns(), speed=1.0)
+        broker_config = BrokerConfig(seed=cfg.broker.seed, reject_rate=cfg.broker.reject_rate,
+                                     latency=PRESETS[cfg.broker.latency])
+        self.broker = SimulatedBroker(self.universe, broker_config, self.clock,
+                                      trading_day=self.machine.engine.platform()["trading_day"])
+        self._load_custodian_books()
+        await self._close_orders_the_broker_lost()
+        if cfg.demo.accounts:
+            await self._open_demo_accounts()
+        self._tasks.append(asyncio.create_task(self._broker_reports(), name="broker-reports"))
+        if self.simulator is not None:
+            self._tasks.append(asyncio.create_task(self._market_feed(), name="market-feed"))
+        self.started = True
+
+    def _start_day(self) -> int:
+        if self.config.engine.trading_day:
+            return dt.date.fromisoformat(self.config.engine.trading_day).toordinal()
+        if self.simulator is not None:
+            return self.simulator.days[0]
+        today = dt.date.today()
+        while today.weekday() >= 5:
+            today -= dt.timedelta(days=1)
+        return today.toordinal()
+
+    def _load_custodian_books(self) -> None:
+        """The in-process broker starts empty: give its books the engine's opening positions and cash."""
+        engine = self.machine.engine
+        for account in range(engine.platform()["accounts"]):
+            view = engine.account(account)
+            self.broker.books.credit(str(account), view["cash"])
+            for pos in engine.positions_of(account):
+                if pos["start_of_day"]:
+                    self.broker.books.load_position(str(account), self.universe.instruments[pos["instrument"]].code,
+                                                    pos["start_of_day"])
+
+    async def _close_orders_the_broker_lost(self) -> None:
+        """After a restart the in-process broker knows none of today's open orders: close them, journaled,
+        so reservations are released and clients are told (a FIX broker would be asked instead)."""
+        for record in list(self.machine.registry.orders.values()):
+            if record.state.open:
+                self.submit(OrderClosed(order=record.order, reason="canceled", ts=self.clock.now(),
+                                        detail="gateway restarted: the in-process broker does not keep orders"))
+        await self.committer.flush()
+
+    async def _open_demo_accounts(self) -> None:
+        if self.machine.engine.platform()["accounts"]:
+            return  # a recovered journal already has its accounts
+        for client in self.config.clients:
+            for tier in self.tiers:
+                _, outcome, _ = self.submit(OpenAccount(tier=tier.name, name=f"{client.client}-{tier.name}",
+                                                        client=client.client))
+                self.submit(Deposit(account=outcome.result, amount=self.config.demo.deposit_fen))
+                self.broker.books.credit(str(outcome.result), self.config.demo.deposit_fen)
+        await self.committer.flush()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.broker is not None:
+            await self.broker.close()
+        if self.committer is not None:
+            await self.committer.close()
+
+    # ================================================================= commands
+    def submit(self, command: AnyCommand, on_safe=None) -> tuple[int, Outcome, list[Event]]:
+        """Apply and journal a command; its events are published once it is safe, then on_safe(seq) runs."""
+        seq, outcome, events = self.committer.submit(command)
+
+        def safe(s: int) -> None:
+            if on_safe is not None:  # the requester's answer first, then what everyone watching sees
+                on_safe(s)
+            self.publish(events)
+
+        self.committer.when_safe(seq, safe)
+        self.metrics.journal_seq.set(seq)
+        return seq, outcome, events
+
+    async def settled(self) -> None:
+        """Wait until every command applied so far is safe (queries answer after this)."""
+        await self.committer.flush()
+        self.metrics.journal_safe.set(self.committer.safe_seq)
+
+    def now(self) -> int:
+        return self.clock.now()
+
+    # ================================================================= orders
+    def place_order(self, session, request: p.NewOrder, received: float) -> None:
+        side = 1 if request.side == "buy" else 2
+        price, market_like = request.price, request.order_type == "market"
+        if market_like:
+            price = self._aggressive_price(request.instrument, side)
+        elif price is None:
+            session.error(request.req_id, "INVALID_REQUEST", "a limit order needs a price (fen)")
+            return
+        if not self.broker.connected:
+            self.metrics.orders.labels("rejected").inc()
+            session.send(p.OrderReject(req_id=request.req_id, client_order_id=request.client_order_id,
+                                       account=request.account, code=908, reason="BROKER_UNAVAILABLE",
+                                       detail="the broker connection is down; the order was not sent"))
+            return
+        command = PlaceOrder(account=request.account, instrument=request.instrument, side=side, price=price,
+                             qty=request.qty, client_order_id=request.client_order_id, ts=self.now())
+
+        def answered(seq: int) -> None:
+            self.metrics.order_latency.observe(time.perf_counter() - received)
+            if outcome.result > 0:
+                self.metrics.orders.labels("accepted").inc()
+                session.placed.add(outcome.result)
+                self._route(outcome.result, command, market_like)
+            else:
+                self.metrics.orders.labels("rejected").inc()
+                reject = events[0]
+                self.metrics.rejects.labels(str(reject.code), reject.reason).inc()
+
+        seq, outcome, events = self.submit(command, answered)
+        self.answers[seq] = (session, request.req_id)  # publish() answers the requester with its req_id
+
+    def _aggressive_price(self, code: str, side: int) -> int:
+        """A market order as a limit: through the mark by the collar, inside the daily band."""
+        instr = self.machine.instrument_id(code)
+        if instr < 0:
+            return 1
+        view = self.machine.engine.instrument(instr)
+        mark = view["mark"]
+        collar = self.machine.config.price_collar_bp
+        tick = self.universe.instruments[instr].tick
+        if side == 1:
+            price = (mark * (10_000 + collar) // 10_000) // tick * tick
+            return min(price, view["limit_up"]) if view["limit_up"] else price
+        price = -(-(mark * (10_000 - collar)) // 10_000 // tick) * tick
+        return max(price, view["limit_down"]) if view["limit_down"] else max(price, tick)
+
+    def _route(self, order: int, command: PlaceOrder, market_like: bool) -> None:
+        broker_order = BrokerOrder(cl_ord_id=str(order), account=str(command.account), instrument=command.instrument,
+                                   side=command.side, price=command.price, qty=command.qty, market_like=market_like)
+        asyncio.get_running_loop().create_task(self._send_to_broker(order, broker_order))
+
+    async def _send_to_broker(self, order: int, broker_order: BrokerOrder) -> None:
+        try:
+            await self.broker.submit(broker_order)
+        except BrokerUnavailable as exc:
+            self.submit(OrderClosed(order=order, reason="rejected", ts=self.now(),
+                                    detail=f"BROKER_UNAVAILABLE: {exc}"))
+
+    def cancel(self, order: int, session=None, req_id: str | None = None) -> None:
+        command = CancelOrder(order=order, ts=self.now())
+
+        def answered(seq: int) -> None:
+            if outcome.result == 0:
+                if session is not None and req_id is not None:
+                    session.send(p.CancelAck(req_id=req_id, order_ids=[order]))
+                asyncio.get_running_loop().create_task(self._cancel_at_broker(order))
+            elif session is not None:
+                code = "ORDER_NOT_OPEN" if outcome.result == 902 else "UNKNOWN_ORDER"
+                session.error(req_id, code, f"order {order} cannot be canceled: {code.lower().replace('_', ' ')}")
+
+        _, outcome, _ = self.submit(command, answered)
+
+    async def _cancel_at_broker(self, order: int) -> None:
+        try:
+            await self.broker.cancel(CancelRequest(cl_ord_id=str(order)))
+        except BrokerUnavailable:
+            # the cancel cannot reach the broker now; the order stays cancel-pending and is
+            # canceled by the broker at the close at the latest
+            log.warning("cancel of order %s not sent: broker unavailable", order)
+
+    # ================================================================= the broker
+    async def _broker_reports(self) -> None:
+        async for message in self.broker.reports():
+            try:
+                self.on_broker_message(message)
+            except Exception:  # one bad report must not stop the feed
+                log.exception("broker report not applied: %r", message)
+
+    def on_broker_message(self, message) -> None:
+        if isinstance(message, ConnectionStatus):
+            log.warning("broker %s: %s", "connected" if message.connected else "disconnected", message.reason)
+            return
+        report: ExecutionReport = message
+        self.metrics.broker_reports.labels(report.exec_type).inc()
+        try:
+            order = int(report.cl_ord_id)
+        except ValueError:
+            log.error("broker report for an order we never sent: %r", report)
+            return
+        kind = report.exec_type
+        ts = report.ts
+        if kind == "new":
+            self.submit(BrokerAck(order=order, broker_order_id=report.broker_order_id, ts=ts))
+        elif kind in ("fill", "partial_fill"):
+            self.metrics.fills.inc()
+            self.submit(Fill(order=order, qty=report.last_qty, price=report.last_px, exec_id=report.exec_id, ts=ts))
+        elif kind in ("canceled", "expired", "rejected"):
+            self.submit(OrderClosed(order=order, reason=kind, ts=ts, detail=report.reason))
+        elif kind == "cancel_rejected":
+            self.submit(BrokerCancelReject(order=order, reason=report.reason, ts=ts))
+
+    # ================================================================= the market
+    async def _market_feed(self) -> None:
+        speed = self.config.market.speed
+        if speed:
+            await self.simulator.play(self.on_market, speed)
+        else:
+            for n, message in enumerate(self.simulator.messages()):
+                self.on_market(message)
+                if n % 64 == 0:
+                    await asyncio.sleep(0)
+        log.info("the market scenario has ended")
+
+    def on_market(self, message: MarketMessage) -> None:
+        """A market message: the broker sees it, the engine is re-marked (journaled), subscribers get it."""
+        self.clock.advance(message.ts)
+        self.broker.on_market(message)
+        if isinstance(message, Tick):
+            self.metrics.ticks.inc()
+            self.submit(TickCommand(instrument=message.instrument, price=message.last, lock=message.lock,
+                                    volume=message.volume, ts=message.ts))
+            subscribers = self.market_subs.get(message.instrument)
+            if subscribers:
+                push = p.Market(instrument=message.instrument, last=message.last, volume=message.volume,
+                                bid=message.bid, bid_size=message.bid_size, ask=message.ask,
+                                ask_size=message.ask_size, lock=message.lock, ts_ms=message.ts // 1_000_000)
+                for session in list(subscribers):
+                    session.send_market(push)
+        elif isinstance(message, DayOpen):
+            if message.day > self.machine.engine.platform()["trading_day"]:
+                self.submit(DayRoll(day=message.day))
+        elif isinstance(message, InstrumentStatus):
+            self.submit(HaltInstrument(instrument=message.instrument, halted=message.halted))
+        if message.ts >= self._next_clock_ns:
+            step = int(self.config.market.clock_every_s * 1e9)
+            if self._next_clock_ns:
+                self.submit(ClockAdvance(ts=message.ts))
+            self._next_clock_ns = message.ts + step
+
+    # ================================================================= publishing
+    def publish(self, events: list[Event]) -> None:
+        """Send the readable consequences of a safe command to the sessions that should see them."""
+        touched: set[int] = set()
+        for event in events:
+            kind = type(event)
+            if kind is OrderAccepted:
+                record = self.machine.registry.orders.get(event.order)
+                message = p.OrderAck(order_id=event.order, client_order_id=event.client_order_id,
+                                     account=event.account, instrument=event.instrument, side=event.side,
+                                     qty=event.qty, price=event.price, reserved=event.reserved,
+                                     status=record.state.value if record else "pending_new")
+                self._to_order_watchers(event.account, message, self.answers.pop(event.seq, None))
+                touched.add(event.account)
+            elif kind is OrderRejected:
+                message = p.OrderReject(client_order_id=event.client_order_id, account=event.account,
+                                        code=event.code, reason=event.reason, detail=event.detail)
+                self._to_order_watchers(event.account, message, self.answers.pop(event.seq, None))
+            elif kind in (OrderAcknowledged, CancelRequested, CancelRejected, OrderCanceled):
+                self._to_order_watchers(event.account, self._order_update(event), None)
+                touched.add(event.account)
+            elif kind is OrderFilled:
+                record = self.machine.registry.orders.get(event.order)
+                message = p.FillReport(order_id=event.order, client_order_id=record.client_order_id if record else None,
+                                       account=event.account, instrument=event.instrument, side=event.side,
+                                       qty=event.qty, price=event.price, exec_id=event.exec_id,
+                                       commission=event.commission, stamp_duty=event.stamp_duty,
+                                       transfer_fee=event.transfer_fee, filled=event.filled, remaining=event.remaining,
+                                       status=record.state.value if record else "")
+                self._to_order_watchers(event.account, message, None)
+                touched.add(event.account)
+            elif kind is MarginStateChanged:
+                new = MarginState[event.new]
+                level = {MarginState.NORMAL: "info", MarginState.WARNING: "warning"}.get(new, "critical")
+                self.metrics.alerts.labels(level).inc()
+                self.alert_counts[level] += 1
+                message = p.MarginUpdate(account=event.account, old_state=event.old, new_state=event.new,
+                                         collateral_ratio_bp=event.collateral_ratio_bp, level=level,
+                                         message=_ALERTS[new])
+                for session in list(self.alert_subs.get(event.account, ())):
+                    session.send(message)
+                touched.add(event.account)
+            elif kind in (Deposited, Withdrawn, TierSet, AccountFlagSet):
+                touched.add(event.account)
+            elif kind is AccountOpened:
+                owner = self.machine.account_clients[event.account]
+                for session in list(self.sessions):  # the owner's open sessions start watching it
+                    if session.client is not None and session.client.client == owner:
+                        session._watch("orders", event.account)
+                        session._watch("alerts", event.account)
+        for account in touched:
+            subscribers = self.account_subs.get(account)
+            if subscribers:
+                view = self.account_view(account)
+                for session in list(subscribers):
+                    session.send(view)
+
+    def _order_update(self, event) -> p.OrderUpdate:
+        """The order's state as the event left it (the registry may have moved on since: report the event)."""
+        record = self.machine.registry.orders.get(event.order)
+        reason = ""
+        if isinstance(event, OrderCanceled):
+            status, reason = event.reason, event.detail
+        elif isinstance(event, CancelRejected):
+            status, reason = event.state, event.reason
+        elif isinstance(event, CancelRequested):
+            status = OrderState.CANCEL_PENDING.value
+        else:  # acknowledged by the broker
+            status = OrderState.NEW.value
+        return p.OrderUpdate(order_id=event.order, client_order_id=record.client_order_id if record else None,
+                             account=event.account, status=status, filled=record.filled if record else 0,
+                             remaining=record.remaining if record else 0, reason=reason or "")
+
+    def _to_order_watchers(self, account: int, message, answer: tuple | None) -> None:
+        """Order messages go to every session watching the account's orders; the session that asked gets
+        its req_id on it (and gets it even when it does not watch the orders channel)."""
+        origin, req_id = answer if answer is not None else (None, None)
+        for session in list(self.order_subs.get(account, ())):
+            if session is not origin:
+                session.send(message)
+        if origin is not None and not origin.closed:
+            origin.send(msgspec.structs.replace(message, req_id=req_id))
+
+    # ================================================================= views
+    def account_view(self, account: int, req_id: str | None = None) -> p.AccountView:
+        v = self.machine.engine.account(account)
+        equity = v["equity"]
+        return p.AccountView(
+            req_id=req_id, account=account, tier=self.machine.tiers[v["tier"]].name,
+            state=MarginState(v["state"]).name, cash=v["cash"], debt=v["debt"], accrued_interest=v["accrued_interest"],
+            market_value=v["market_value"], assets=v["assets"], liabilities=v["liabilities"], equity=equity,
+            collateral_ratio_bp=v["collateral_ratio_bp"],
+            leverage_bp=v["assets"] * 10_000 // equity if equity > 0 else -1, credit_line=v["credit_line"],
+            buying_power=v["buying_power"], reserved_buy=v["reserved_buy"], reduce_only=v["reduce_only"],
+            frozen=v["frozen"], margin_call_deadline_ms=v["margin_call_deadline_ns"] // 1_000_000)
+
+    def positions_view(self, account: int, req_id: str) -> p.Positions:
+        out = []
+        for pos in self.machine.engine.positions_of(account):
+            code = self.universe.instruments[pos["instrument"]].code
+            out.append(p.PositionView(instrument=code, held=pos["held"], sellable=pos["sellable"],
+                                      open_buy=pos["open_buy"], open_sell=pos["open_sell"],
+                                      market_value=pos["market_value"],
+                                      mark=self.machine.engine.instrument(pos["instrument"])["mark"]))
+        return p.Positions(req_id=req_id, account=account, positions=out)
+
+    def orders_view(self, account: int, open_only: bool, req_id: str) -> p.Orders:
+        records = [r for r in self.machine.registry.orders.values()
+                   if r.account == account and (r.state.open or not open_only)]
+        return p.Orders(req_id=req_id, account=account, orders=[p.OrderView(
+            order_id=r.order, client_order_id=r.client_order_id, instrument=r.instrument, side=SIDE[r.side],
+            price=r.price, qty=r.qty, filled=r.filled, remaining=r.remaining, status=r.state.value,
+            broker_order_id=r.broker_order_id, reason=r.reason) for r in records])
+
+    def fills_view(self, account: int, req_id: str) -> p.Fills:
+        return p.Fills(req_id=req_id, account=account, fills=[p.FillView(
+            order_id=f.order, instrument=f.instrument, side=SIDE[f.side], qty=f.qty, price=f.price,
+            exec_id=f.exec_id, commission=f.commission, stamp_duty=f.stamp_duty, transfer_fee=f.transfer_fee,
+            ts_ms=f.ts // 1_000_000) for f in self.machine.registry.fills if f.account == account])
+
+    def accounts_of(self, client: str) -> list[int]:
+        return [n for n, owner in enumerate(self.machine.account_clients) if owner == client]
+
+
+_ALERTS = {
+    MarginState.NORMAL: "collateral ratio back above the warning line",
+    MarginState.WARNING: "collateral ratio below the warning line",
+    MarginState.MARGIN_CALL: "margin call: reduce-only until the ratio is restored; deposit by the deadline",
+    MarginState.LIQUIDATING: "automatic liquidation: reduce-only",
+    MarginState.DEFAULTED: "default: equity exhausted with nothing left to sell",
+}
+

@@ -1,0 +1,380 @@
+"""One websocket connection: login, requests, and everything the gateway pushes to it.
+
+Outgoing messages are queued and written by one task per connection, which numbers them
+(`seq`) as they leave. Order, fill, account and margin messages are never dropped: if a
+client stops reading and its queue passes `send_queue_limit`, the connection is closed
+with a reason (the client recovers by queries when it reconnects). Market data is
+conflated: a slow reader gets the latest tick of each instrument, not every tick.
+
+Bad input (malformed JSON, unknown types, missing or mistyped fields, out-of-range
+numbers, oversized frames, requests before login, floods) is answered with an `error`
+naming the problem, and changes nothing; the connection stays open unless the abuse is
+sustained (more than `max_errors_per_minute` errors, or a frame past the hard limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+
+import msgspec
+import orjson
+from aiohttp import WSMsgType, web
+
+from . import protocol as p
+from .auth import Authenticator, new_nonce
+
+log = logging.getLogger("beacon.ws")
+
+CLOSE_POLICY = 1008  # the websocket code for a policy violation
+CLOSE_SLOW = 4008  # ours: the client did not read its messages
+
+
+class Session:
+    def __init__(self, gateway, ws: web.WebSocketResponse, binary: bool, peer: str):
+        self.gateway = gateway
+        self.settings = gateway.config.server
+        self.ws = ws
+        self.binary = binary
+        self.peer = peer
+        self.encode = p.MSGPACK_ENCODER.encode if binary else p.JSON_ENCODER.encode
+        self.decode = p.MSGPACK_DECODER.decode if binary else p.JSON_DECODER.decode
+        self.client = None
+        self.nonce = new_nonce()
+        self.seq = 0
+        self.queue: collections.deque = collections.deque()
+        self.market: dict[str, p.Market] = {}
+        self.closed = False  # no more input is processed and no more output queued
+        self.close_reason = ""
+        self._close_code = 0
+        self._wake = asyncio.Event()
+        self._tokens = float(self.settings.message_burst)
+        self._token_time = time.monotonic()
+        self._errors: collections.deque = collections.deque()
+        self.login_failures = 0
+        self.cancel_on_disconnect = False
+        self.placed: set[int] = set()
+        self.last_in = self.last_out = time.monotonic()
+        self.subscriptions: dict[str, set] = {"market": set(), "account": set(), "orders": set(), "alerts": set()}
+
+    # ---------------------------------------------------------------- sending
+    def send(self, message: p.Push) -> None:
+        if self.closed and not self._close_code:
+            return
+        self.queue.append(message)
+        if len(self.queue) > self.settings.send_queue_limit:
+            self.gateway.metrics.slow_consumers.inc()
+            self.close_soon(CLOSE_SLOW, "slow consumer: too many unread order and account messages", flush=False)
+            return
+        self._wake.set()
+
+    def send_market(self, message: p.Market) -> None:
+        if self.closed:
+            return
+        if self.settings.market_conflation:
+            self.market.pop(message.instrument, None)
+            self.market[message.instrument] = message  # the newest tick, at the back
+        elif len(self.queue) < self.settings.send_queue_limit // 2:
+            self.queue.append(message)  # without conflation, market data is what a full queue drops
+        self._wake.set()
+
+    def error(self, req_id: str | None, code: str, message: str) -> None:
+        self.gateway.metrics.errors.labels(code).inc()
+        self.send(p.Error(req_id=req_id, code=code, message=message))
+        now = time.monotonic()
+        self._errors.append(now)
+        while self._errors and now - self._errors[0] > 60:
+            self._errors.popleft()
+        if len(self._errors) > self.settings.max_errors_per_minute:
+            self.close_soon(CLOSE_POLICY, "too many bad requests")
+
+    async def _writer(self) -> None:
+        ws = self.ws
+        while not ws.closed:
+            await self._wake.wait()
+            self._wake.clear()
+            while (self.queue or self.market) and not ws.closed:
+                message = self.queue.popleft() if self.queue else self.market.pop(next(iter(self.market)))
+                self.seq += 1
+                message.seq = self.seq
+                data = self.encode(message)
+                if self.binary:
+                    await ws.send_bytes(data)
+                else:
+                    await ws.send_str(data.decode())
+                self.last_out = time.monotonic()
+            if self._close_code and not ws.closed:  # everything queued before the close has gone out
+                await ws.close(code=self._close_code, message=self.close_reason.encode()[:120])
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.heartbeat_s
+        while not self.closed:
+            await asyncio.sleep(min(interval, 1.0))
+            now = time.monotonic()
+            if self.client is None and now - self._started > self.settings.login_timeout_s:
+                self.close_soon(CLOSE_POLICY, "no login within the login timeout")
+            elif now - self.last_in > self.settings.idle_timeout_s:
+                self.close_soon(CLOSE_POLICY, f"nothing received for {self.settings.idle_timeout_s:.0f} s")
+            elif now - self.last_out >= interval:
+                self.send(p.Heartbeat(server_time_ms=time.time_ns() // 1_000_000))
+
+    def close_soon(self, code: int, reason: str, flush: bool = True) -> None:
+        """Stop taking requests and close with a reason, after sending what is queued (unless the
+        client is not reading: then at once)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        self._close_code = code
+        if not flush:
+            self.queue.clear()
+            self.market.clear()
+        self._wake.set()
+
+    async def _drained(self) -> None:
+        while not self.ws.closed:
+            await asyncio.sleep(0.01)
+
+    # ---------------------------------------------------------------- receiving
+    async def serve(self) -> None:
+        self._started = time.monotonic()
+        self.gateway.sessions.add(self)
+        self.gateway.metrics.connections.inc()
+        self.send(p.Hello(nonce=self.nonce, server_time_ms=time.time_ns() // 1_000_000,
+                          heartbeat_s=self.settings.heartbeat_s))
+        tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._heartbeat())]
+        try:
+            async for frame in self.ws:
+                if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    await self.on_frame(frame.data)
+                elif frame.type == WSMsgType.ERROR:
+                    self.close_reason = f"transport error: {self.ws.exception()}"
+                    break
+                if self.closed:
+                    break
+        finally:
+            if not self._close_code:
+                self.closed = True
+                self._wake.set()
+            else:  # give the writer a moment to flush and close
+                await asyncio.wait_for(asyncio.shield(self._drained()), 2.0) if not self.ws.closed else None
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.gateway.metrics.connections.dec()
+            self._leave()
+
+    def _leave(self) -> None:
+        gw = self.gateway
+        gw.sessions.discard(self)
+        for code in self.subscriptions["market"]:
+            gw.market_subs[code].discard(self)
+        for channel, table in (("account", gw.account_subs), ("orders", gw.order_subs), ("alerts", gw.alert_subs)):
+            for account in self.subscriptions[channel]:
+                table[account].discard(self)
+        if self.cancel_on_disconnect:
+            for order in list(self.placed):
+                record = gw.machine.registry.orders.get(order)
+                if record is not None and record.state.open and record.state.value != "cancel_pending":
+                    gw.cancel(order)
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(float(self.settings.message_burst),
+                           self._tokens + (now - self._token_time) * self.settings.message_rate_per_s)
+        self._token_time = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    async def on_frame(self, data) -> None:
+        received = time.perf_counter()
+        self.last_in = time.monotonic()
+        self.gateway.metrics.messages_in.inc()
+        size = len(data)
+        if size > self.settings.max_frame_bytes:
+            self.error(None, "FRAME_TOO_LARGE", f"frame of {size} bytes exceeds the {self.settings.max_frame_bytes}-byte limit")
+            return
+        if not self._take_token():
+            self.error(None, "RATE_LIMITED", f"more than {self.settings.message_rate_per_s} requests per second")
+            return
+        try:
+            request = self.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            self._bad_message(data, exc)
+            return
+        if isinstance(request, p.Login):
+            self.on_login(request)
+            return
+        if self.client is None:
+            self.error(request.req_id, "NOT_AUTHENTICATED", "log in first")
+            return
+        handler = _HANDLERS[type(request)]
+        result = handler(self, request, received)
+        if asyncio.iscoroutine(result):
+            await result
+
+    def _bad_message(self, data, exc: Exception) -> None:
+        req_id = None
+        try:
+            parsed = orjson.loads(data) if not self.binary else msgspec.msgpack.decode(data)
+            if isinstance(parsed, dict) and isinstance(parsed.get("req_id"), str):
+                req_id = parsed["req_id"][:64]
+        except Exception:
+            pass
+        text = str(exc)
+        code = "UNKNOWN_TYPE" if "`$.type`" in text and "Invalid value" in text else "BAD_MESSAGE"
+        if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+            text = f"not valid {'MessagePack' if self.binary else 'JSON'}: {text}"
+        self.error(req_id, code, text)
+
+    # ---------------------------------------------------------------- requests
+    def on_login(self, request: p.Login) -> None:
+        if self.client is not None:
+            self.error(request.req_id, "ALREADY_AUTHENTICATED", f"logged in as {self.client.client}")
+            return
+        auth = Authenticator(self.gateway.config.clients, self.settings.clock_skew_s)
+        result = auth.check(request.api_key, request.timestamp_ms, request.signature, self.nonce,
+                            time.time_ns() // 1_000_000)
+        self.nonce = new_nonce()  # a nonce signs one attempt only
+        if isinstance(result, str):
+            self.login_failures += 1
+            self.error(request.req_id, "LOGIN_FAILED", f"{result}; sign the new nonce {self.nonce} to try again")
+            if self.login_failures >= self.settings.login_attempts:
+                self.close_soon(CLOSE_POLICY, "too many failed logins")
+            return
+        self.client = result
+        self.cancel_on_disconnect = request.cancel_on_disconnect
+        accounts = self.gateway.accounts_of(result.client)
+        for account in accounts:
+            self._watch("orders", account)
+            self._watch("alerts", account)
+        self.send(p.LoginOk(req_id=request.req_id, client=result.client, accounts=accounts))
+
+    def entitled(self, account: int) -> bool:
+        return self.gateway.machine.account_clients[account] == self.client.client \
+            if 0 <= account < len(self.gateway.machine.account_clients) else False
+
+    def _refuse(self, req_id: str, account: int) -> None:
+        self.error(req_id, "NOT_ENTITLED", f"client {self.client.client} may not use account {account}")
+
+    def on_new_order(self, request: p.NewOrder, received: float) -> None:
+        if not self.entitled(request.account):
+            self.send(p.OrderReject(req_id=request.req_id, client_order_id=request.client_order_id,
+                                    account=request.account, code=203, reason="NOT_ENTITLED",
+                                    detail=f"account={request.account}"))
+            self.gateway.metrics.rejects.labels("203", "NOT_ENTITLED").inc()
+            return
+        self.gateway.place_order(self, request, received)
+
+    def on_cancel(self, request: p.Cancel, received: float) -> None:
+        if not self.entitled(request.account):
+            return self._refuse(request.req_id, request.account)
+        registry = self.gateway.machine.registry
+        if request.client_order_id is not None:
+            record = registry.find(request.account, request.client_order_id)
+        elif request.order_id is not None:
+            record = registry.orders.get(request.order_id)
+        else:
+            return self.error(request.req_id, "INVALID_REQUEST", "name the order: client_order_id or order_id")
+        if record is None or record.account != request.account:
+            return self.error(request.req_id, "UNKNOWN_ORDER", "no such order on this account today")
+        self.gateway.cancel(record.order, self, request.req_id)
+
+    def on_cancel_all(self, request: p.CancelAll, received: float) -> None:
+        if not self.entitled(request.account):
+            return self._refuse(request.req_id, request.account)
+        orders = [r.order for r in self.gateway.machine.registry.open_orders(request.account)
+                  if r.state.value != "cancel_pending"
+                  and (request.instrument is None or r.instrument == request.instrument)]
+        for order in orders:
+            self.gateway.cancel(order)
+        if not orders:
+            self.send(p.CancelAck(req_id=request.req_id, order_ids=[]))
+            return
+        self.gateway.committer.when_safe(self.gateway.journaled.journal.seq,
+                                         lambda seq: self.send(p.CancelAck(req_id=request.req_id, order_ids=orders)))
+
+    async def on_query_account(self, request: p.QueryAccount, received: float) -> None:
+        if not self.entitled(request.account):
+            return self._refuse(request.req_id, request.account)
+        await self.gateway.settled()
+        self.send(self.gateway.account_view(request.account, request.req_id))
+
+    async def on_query_positions(self, request: p.QueryPositions, received: float) -> None:
+        if not self.entitled(request.account):
+            return self._refuse(request.req_id, request.account)
+        await self.gateway.settled()
+        self.send(self.gateway.positions_view(request.account, request.req_id))
+
+    async def on_query_orders(self, request: p.QueryOrders, received: float) -> None:
+        if not self.entitled(request.account):
+            return self._refuse(request.req_id, request.account)
+        await self.gateway.settled()
+        self.send(self.gateway.orders_view(request.account, request.open_only, request.req_id))
+
+    async def on_query_fills(self, request: p.QueryFills, received: float) -> None:
+        if not self.entitled(request.account):
+            return self._refuse(request.req_id, request.account)
+        await self.gateway.settled()
+        self.send(self.gateway.fills_view(request.account, request.req_id))
+
+    def _watch(self, channel: str, key, on: bool = True) -> None:
+        gw = self.gateway
+        table = {"market": gw.market_subs, "account": gw.account_subs, "orders": gw.order_subs,
+                 "alerts": gw.alert_subs}[channel]
+        if on:
+            table[key].add(self)
+            self.subscriptions[channel].add(key)
+        else:
+            table[key].discard(self)
+            self.subscriptions[channel].discard(key)
+
+    def on_subscribe(self, request: p.Subscribe, received: float) -> None:
+        on = not isinstance(request, p.Unsubscribe)
+        if request.channel == "market":
+            unknown = [c for c in request.instruments if c not in self.gateway.universe]
+            if unknown or not request.instruments:
+                return self.error(request.req_id, "UNKNOWN_INSTRUMENT" if unknown else "INVALID_REQUEST",
+                                  f"unknown instrument(s): {', '.join(unknown[:10])}" if unknown
+                                  else "name the instruments")
+            for code in request.instruments:
+                self._watch("market", code, on)
+        else:
+            accounts = request.accounts or self.gateway.accounts_of(self.client.client)
+            refused = [a for a in accounts if not self.entitled(a)]
+            if refused:
+                return self.error(request.req_id, "NOT_ENTITLED",
+                                  f"client {self.client.client} may not use account(s) {refused[:10]}")
+            for account in accounts:
+                self._watch(request.channel, account, on)
+            request = msgspec.structs.replace(request, accounts=accounts)
+        self.send(p.Subscribed(req_id=request.req_id, channel=request.channel if on else f"-{request.channel}",
+                               instruments=list(request.instruments), accounts=list(request.accounts)))
+
+    def on_ping(self, request: p.Ping, received: float) -> None:
+        self.send(p.Pong(req_id=request.req_id, server_time_ms=time.time_ns() // 1_000_000))
+
+
+_HANDLERS = {
+    p.NewOrder: Session.on_new_order, p.Cancel: Session.on_cancel, p.CancelAll: Session.on_cancel_all,
+    p.QueryAccount: Session.on_query_account, p.QueryPositions: Session.on_query_positions,
+    p.QueryOrders: Session.on_query_orders, p.QueryFills: Session.on_query_fills,
+    p.Subscribe: Session.on_subscribe, p.Unsubscribe: Session.on_subscribe, p.Ping: Session.on_ping,
+}
+
+
+async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
+    gateway = request.app["gateway"]
+    settings = gateway.config.server
+    # the hard limit closes the connection (1009); up to it, an oversized frame gets an error and the
+    # connection lives on
+    ws = web.WebSocketResponse(protocols=(p.SUBPROTOCOL_MSGPACK,), max_msg_size=settings.max_frame_bytes * 16,
+                               compress=False)
+    await ws.prepare(request)
+    session = Session(gateway, ws, ws.ws_protocol == p.SUBPROTOCOL_MSGPACK, request.remote or "")
+    await session.serve()
+    return ws
