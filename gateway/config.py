@@ -25,6 +25,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     port: int = 8765
     max_frame_bytes: int = 65_536  # larger frames are refused and the connection closed (1009)
     send_queue_limit: int = 10_000  # order and fill messages waiting for one connection; past it, close
+    send_timeout_s: float = 10.0  # one frame that takes longer to leave than this: the client is not reading
+    send_buffer_bytes: int = 0  # the kernel's send buffer per connection (0: the OS's, which grows to MBs);
+    #                             smaller bounds kernel memory per client and notices a stalled reader sooner
     market_conflation: bool = True  # a slow reader gets the latest tick per instrument, not every one
     heartbeat_s: float = 10.0  # the gateway sends a heartbeat after this much silence
     idle_timeout_s: float = 30.0  # and closes a connection that has said nothing for this long

@@ -2,8 +2,9 @@
 
 Outgoing messages are queued and written by one task per connection, which numbers them
 (`seq`) as they leave. Order, fill, account and margin messages are never dropped: if a
-client stops reading and its queue passes `send_queue_limit`, the connection is closed
-with a reason (the client recovers by queries when it reconnects). Market data is
+client stops reading, so that its queue passes `send_queue_limit` or one message cannot
+leave within `send_timeout_s`, the connection is closed with a reason (the client
+recovers by queries when it reconnects). Market data is
 conflated: a slow reader gets the latest tick of each instrument, not every tick.
 
 Bad input (malformed JSON, unknown types, missing or mistyped fields, out-of-range
@@ -100,10 +101,14 @@ class Session:
                 self.seq += 1
                 message.seq = self.seq
                 data = self.encode(message)
-                if self.binary:
-                    await ws.send_bytes(data)
-                else:
-                    await ws.send_str(data.decode())
+                try:
+                    await asyncio.wait_for(ws.send_bytes(data) if self.binary else ws.send_str(data.decode()),
+                                           self.settings.send_timeout_s)
+                except asyncio.TimeoutError:
+                    self.gateway.metrics.slow_consumers.inc()
+                    self.close_soon(CLOSE_SLOW, f"slow consumer: a message waited more than "
+                                                f"{self.settings.send_timeout_s:g} s to be sent", flush=False)
+                    return
                 self.last_out = time.monotonic()
             if self._close_code and not ws.closed:  # everything queued before the close has gone out
                 await ws.close(code=self._close_code, message=self.close_reason.encode()[:120])
@@ -128,14 +133,11 @@ class Session:
         self.closed = True
         self.close_reason = reason
         self._close_code = code
-        if not flush:
+        if not flush:  # the client is not reading: do not wait for the queue
             self.queue.clear()
             self.market.clear()
+            asyncio.get_running_loop().create_task(self.ws.close(code=code, message=reason.encode()[:120]))
         self._wake.set()
-
-    async def _drained(self) -> None:
-        while not self.ws.closed:
-            await asyncio.sleep(0.01)
 
     # ---------------------------------------------------------------- receiving
     async def serve(self) -> None:
@@ -147,21 +149,27 @@ class Session:
         tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._heartbeat())]
         try:
             async for frame in self.ws:
+                if self.closed:
+                    continue  # closing: what the client still sends is read and dropped
                 if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     await self.on_frame(frame.data)
                 elif frame.type == WSMsgType.ERROR:
                     self.close_reason = f"transport error: {self.ws.exception()}"
                     break
-                if self.closed:
-                    break
         finally:
-            if not self._close_code:
-                self.closed = True
-                self._wake.set()
-            else:  # give the writer a moment to flush and close
-                await asyncio.wait_for(asyncio.shield(self._drained()), 2.0) if not self.ws.closed else None
-            for task in tasks:
-                task.cancel()
+            self.closed = True
+            self._wake.set()
+            writer, heartbeat = tasks
+            heartbeat.cancel()
+            if self._close_code:
+                # the writer is sending what was queued and then closing: let it finish the close
+                # handshake (aiohttp waits up to its timeout for the client's close frame), or the
+                # socket would be reset under a client that is still sending
+                done, _ = await asyncio.wait({writer}, timeout=6.0)
+                if not done:
+                    writer.cancel()
+            else:
+                writer.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.gateway.metrics.connections.dec()
             self._leave()
@@ -373,8 +381,14 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     # the hard limit closes the connection (1009); up to it, an oversized frame gets an error and the
     # connection lives on
     ws = web.WebSocketResponse(protocols=(p.SUBPROTOCOL_MSGPACK,), max_msg_size=settings.max_frame_bytes * 16,
-                               compress=False)
+                               compress=False, timeout=5.0)  # a close waits at most 5 s for the client
     await ws.prepare(request)
+    if settings.send_buffer_bytes:
+        sock = request.transport.get_extra_info("socket")
+        if sock is not None:
+            import socket
+
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.send_buffer_bytes)
     session = Session(gateway, ws, ws.ws_protocol == p.SUBPROTOCOL_MSGPACK, request.remote or "")
     await session.serve()
     return ws

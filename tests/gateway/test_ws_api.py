@@ -302,3 +302,41 @@ def test_admin_api_needs_an_admin_token(server):
     assert status == 200 and answer["account"] >= 6
     status, kpis = server.http("GET", "/admin/kpis")
     assert status == 200 and "capital_utilization" in kpis and kpis["accounts"] >= 7
+
+
+@aio
+async def test_a_client_that_stops_reading_is_disconnected_with_a_reason(fresh_server):
+    """A client whose socket stops taking data (a small fixed receive buffer, and nothing read) fills
+    its queue at the gateway; order messages are never dropped, so the gateway closes it (4008)."""
+    import socket
+
+    import websockets
+
+    server = fresh_server(server={"send_queue_limit": 500, "message_rate_per_s": 100_000,
+                                  "message_burst": 100_000, "send_buffer_bytes": 16_384})
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a fixed, small buffer: no autotuning
+    sock.connect(("127.0.0.1", server.port))
+    slow = Conn(await websockets.connect(server.url, sock=sock))
+    slow.hello = await slow.recv()
+    assert (await slow.login("alice-key", ALICE[2]))["type"] == "login_ok"  # watches account 1's orders
+    assert (await slow.request({"type": "subscribe", "channel": "account", "accounts": [1]}))["type"] == "subscribed"
+    slow.ws.transport.pause_reading()  # from here on the client reads nothing: its socket fills up
+    fast = await Conn.open(server)
+    server.tick(CODE, 4336, ask_size=0)
+    for n in range(4_000):
+        answer = await fast.order(1, CODE, "buy", 100, 4300, f"storm-{n}")
+        assert answer["type"] in ("order_accepted", "order_rejected")
+        if n % 100 == 99:
+            await fast.request({"type": "cancel_all", "account": 1})
+            if "beacon_ws_slow_consumer_closes_total 1.0" in server.http("GET", "/metrics", token=None)[1]:
+                break
+    assert n < 3_999, "the slow client was never disconnected"
+    slow.ws.transport.resume_reading()  # read what got through, and the close frame after it
+    with pytest.raises(Exception):
+        while True:
+            await slow.recv(5)
+    assert slow.ws.close_code == 4008 and "slow consumer" in slow.ws.close_reason
+    pong = await fast.request({"type": "ping"})  # the reading client is unaffected
+    assert pong["type"] == "pong"
+    await fast.close()
