@@ -58,6 +58,7 @@ class Session:
         self.cancel_on_disconnect = False
         self.placed: set[int] = set()
         self.last_in = self.last_out = time.monotonic()
+        self.abort = None  # cuts the connection off when even a close cannot get through
         self.subscriptions: dict[str, set] = {"market": set(), "account": set(), "orders": set(), "alerts": set()}
 
     # ---------------------------------------------------------------- sending
@@ -111,7 +112,7 @@ class Session:
                     return
                 self.last_out = time.monotonic()
             if self._close_code and not ws.closed:  # everything queued before the close has gone out
-                await ws.close(code=self._close_code, message=self.close_reason.encode()[:120])
+                await self._close(self._close_code, self.close_reason)
 
     async def _heartbeat(self) -> None:
         interval = self.settings.heartbeat_s
@@ -136,8 +137,17 @@ class Session:
         if not flush:  # the client is not reading: do not wait for the queue
             self.queue.clear()
             self.market.clear()
-            asyncio.get_running_loop().create_task(self.ws.close(code=code, message=reason.encode()[:120]))
+            asyncio.get_running_loop().create_task(self._close(code, reason))
         self._wake.set()
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Send the close frame and let aiohttp read until the client's (draining what the client still
+        had in flight), within a bound; a client that does not take even that is cut off."""
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]), 6.0)
+        except Exception:
+            if self.abort is not None:
+                self.abort()
 
     # ---------------------------------------------------------------- receiving
     async def serve(self) -> None:
@@ -149,12 +159,14 @@ class Session:
         tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._heartbeat())]
         try:
             async for frame in self.ws:
-                if self.closed:
-                    continue  # closing: what the client still sends is read and dropped
                 if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     await self.on_frame(frame.data)
                 elif frame.type == WSMsgType.ERROR:
                     self.close_reason = f"transport error: {self.ws.exception()}"
+                    break
+                if self.closed:
+                    # closing: stop receiving here, the close reads (and drops) what the client still
+                    # sends until its close frame; two readers at once would break the connection
                     break
         finally:
             self.closed = True
@@ -163,9 +175,8 @@ class Session:
             heartbeat.cancel()
             if self._close_code:
                 # the writer is sending what was queued and then closing: let it finish the close
-                # handshake (aiohttp waits up to its timeout for the client's close frame), or the
-                # socket would be reset under a client that is still sending
-                done, _ = await asyncio.wait({writer}, timeout=6.0)
+                # handshake, or the socket would be reset under a client that is still sending
+                done, _ = await asyncio.wait({writer}, timeout=8.0)
                 if not done:
                     writer.cancel()
             else:
@@ -390,5 +401,6 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
 
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.send_buffer_bytes)
     session = Session(gateway, ws, ws.ws_protocol == p.SUBPROTOCOL_MSGPACK, request.remote or "")
+    session.abort = request.transport.abort if request.transport is not None else None
     await session.serve()
     return ws
