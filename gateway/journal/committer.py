@@ -76,7 +76,14 @@ class GroupCommitter:
             batch, last = self.journal.take_batch()
             if not batch:
                 continue
-            safe = await loop.run_in_executor(self._executor, self.journal.write_batch, batch, last)
+            if self.journal.policy is FsyncPolicy.EVERY_BATCH:
+                # the fsync blocks for a fraction of a millisecond or more: a worker thread waits for it
+                safe = await loop.run_in_executor(self._executor, self.journal.write_batch, batch, last)
+            else:
+                # a write() into the page cache takes microseconds: a thread hand-off would cost more than
+                # it saves; the interval policy's fsyncs still run on the worker thread
+                safe = self.journal.write_batch(batch, last, sync=False)
+                await asyncio.sleep(0)  # let the loop gather the next batch
             self.batches += 1
             self._release(safe)
 

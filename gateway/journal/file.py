@@ -90,9 +90,10 @@ class FileJournal:
         batch, self._pending = bytes(self._pending), bytearray()
         return batch, self.seq
 
-    def write_batch(self, batch: bytes, last_seq: int) -> int:
+    def write_batch(self, batch: bytes, last_seq: int, sync: bool = True) -> int:
         """Write a batch (may run in a worker thread) and fsync it as the policy says; the seq
-        that is now safe to acknowledge under the policy."""
+        that is now safe to acknowledge under the policy. With sync=False the interval policy's
+        fsync is left to the caller's timer (it must not block the caller)."""
         view = memoryview(batch)
         while view:
             n = os.write(self.fd, view)
@@ -101,7 +102,7 @@ class FileJournal:
         if self.policy is FsyncPolicy.EVERY_BATCH:
             os.fsync(self.fd)
             self.durable_seq = last_seq
-        elif self.policy is FsyncPolicy.INTERVAL and time.monotonic() - self._last_sync >= self.interval_s:
+        elif sync and self.policy is FsyncPolicy.INTERVAL and time.monotonic() - self._last_sync >= self.interval_s:
             self.sync()
         return last_seq
 

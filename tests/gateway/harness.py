@@ -45,7 +45,8 @@ class Server:
     def __init__(self, directory: Path, **changes):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        config = merge(BASE_CONFIG, {"journal": {"dir": str(self.directory / "journal")}, **changes})
+        # the journal lives in this server's directory, whatever else the overrides change
+        config = merge(merge(BASE_CONFIG, changes), {"journal": {"dir": str(self.directory / "journal")}})
         self.config_path = self.directory / "beacon.toml"
         self.config_path.write_bytes(msgspec.toml.encode(config))
         self.proc = None
