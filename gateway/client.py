@@ -13,8 +13,8 @@ or `order_rejected`, an `account` view, an `error`, and so on. Everything else a
 `pushes()`. The client keeps the order states it has seen (`client.orders`).
 
 Resilience: the client checks the gateway's sequence numbers. After a gap, and after every
-reconnection, it re-reads its accounts' open orders and today's fills, so its view is whole
-again, and reports the gap (`client.gaps`). With `reconnect=True` a lost connection is
+reconnection, it re-reads its accounts' orders of today, so its view of them is whole
+again (`client.orders`), and reports the gap (`client.gaps`). With `reconnect=True` a lost connection is
 re-established with backoff; it logs in again and re-subscribes. Resubmitting an order with
 the same client order id is safe: a duplicate is rejected, never doubled. A ping goes out
 every heartbeat interval.
@@ -23,8 +23,6 @@ every heartbeat interval.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import itertools
 import logging
 import time
@@ -34,8 +32,12 @@ import aiohttp
 import msgspec
 
 from . import protocol as p
+from .auth import sign
 
 log = logging.getLogger("beacon.client")
+
+#: orders whose unawaited fills are kept for a later wait_fill (the oldest are forgotten first)
+UNCLAIMED_FILLS_KEPT = 1_000
 
 
 class GatewayError(Exception):
@@ -66,6 +68,9 @@ class BeaconClient:
         self._pending: dict[str, asyncio.Future] = {}
         self._pushes: asyncio.Queue = asyncio.Queue()
         self._fill_waiters: dict[int, list[asyncio.Future]] = {}
+        # fills that arrived before anyone waited for them: the reader can take an order's fill off
+        # the socket before the coroutine that placed the order has even seen its acknowledgement
+        self._unclaimed_fills: dict[int, list[p.FillReport]] = {}
         self._subscriptions: list[tuple[str, list[str], list[int]]] = []
         self._expected_seq = 1
         self._tasks: list[asyncio.Task] = []
@@ -83,7 +88,11 @@ class BeaconClient:
 
     async def connect(self) -> None:
         self._session = self._session or aiohttp.ClientSession()
-        await self._open()
+        try:
+            await self._open()
+        except BaseException:
+            await self.close()
+            raise
         self._tasks.append(asyncio.create_task(self._pinger()))
 
     async def _open(self) -> None:
@@ -97,8 +106,7 @@ class BeaconClient:
         reader = asyncio.create_task(self._reader())
         self._tasks.append(reader)
         stamp = int(time.time() * 1000)
-        signature = hmac.new(self.secret.encode(), f"{hello.nonce}\n{self.api_key}\n{stamp}".encode(),
-                             hashlib.sha256).hexdigest()
+        signature = sign(self.secret, hello.nonce, self.api_key, stamp)
         answer = await self._request(p.Login(req_id=self._next_id(), api_key=self.api_key, timestamp_ms=stamp,
                                              signature=signature, cancel_on_disconnect=self.cancel_on_disconnect))
         if isinstance(answer, p.Error):
@@ -157,9 +165,14 @@ class BeaconClient:
         if isinstance(message, (p.OrderAck, p.OrderUpdate, p.FillReport)):
             self.orders[message.order_id] = message
             if isinstance(message, p.FillReport):
-                for waiter in self._fill_waiters.pop(message.order_id, []):
-                    if not waiter.done():
+                waiters = [w for w in self._fill_waiters.pop(message.order_id, []) if not w.done()]
+                if waiters:
+                    for waiter in waiters:
                         waiter.set_result(message)
+                else:
+                    self._unclaimed_fills.setdefault(message.order_id, []).append(message)
+                    if len(self._unclaimed_fills) > UNCLAIMED_FILLS_KEPT:  # a client that never waits
+                        del self._unclaimed_fills[next(iter(self._unclaimed_fills))]
         future = self._pending.pop(req_id, None) if req_id is not None else None
         if future is not None and not future.done():
             future.set_result(message)
@@ -256,13 +269,19 @@ class BeaconClient:
         return asyncio.wait_for(self._pushes.get(), timeout or self.timeout)
 
     async def wait_fill(self, order_id: int, timeout: float | None = None) -> p.FillReport:
-        """The next fill of an order."""
+        """The order's next fill not yet returned by wait_fill (one that already arrived counts)."""
+        unclaimed = self._unclaimed_fills.get(order_id)
+        if unclaimed:
+            fill = unclaimed.pop(0)
+            if not unclaimed:
+                del self._unclaimed_fills[order_id]
+            return fill
         future = asyncio.get_running_loop().create_future()
         self._fill_waiters.setdefault(order_id, []).append(future)
         return await asyncio.wait_for(future, timeout or self.timeout)
 
     async def resync(self) -> None:
-        """Re-read open orders and today's fills of every account (after a gap or a reconnection)."""
+        """Re-read every account's orders of today, open and closed (after a gap or a reconnection)."""
         for account in self.accounts:
             try:
                 orders = await self.open_orders(account, open_only=False)

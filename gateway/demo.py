@@ -70,15 +70,15 @@ def main() -> None:
                   f"accounts {accounts}")
         print(f"  market      scenario '{config.market.scenario}', paced to the wall clock; broker simulated")
         print(f"  journal     {config.journal.dir} (fsync {config.journal.fsync}); config {DEMO_DIR / 'beacon.toml'}")
-        print("Demo strategy (alice's standard account) - Ctrl-C to stop:")
         alice = config.clients[0]
-        account = gateway.accounts_of(alice.client)[1]
+        account = gateway.accounts_of(alice.client)[-1]
+        print(f"Demo strategy (a market maker on alice's aggressive account {account}) - Ctrl-C to stop:")
 
         async def strategy():
             async with BeaconClient(f"ws://{host}/ws", alice.api_key, alice.secret) as client:
                 await MarketMaker(client, account).run()
 
-        asyncio.get_running_loop().create_task(strategy())
+        app["background"].append(asyncio.get_running_loop().create_task(strategy()))
 
     try:
         run(config, ready)

@@ -13,7 +13,7 @@ from aiohttp import web
 from . import admin, protocol
 from .config import Config
 from .service import Gateway
-from .ws import websocket_handler
+from .ws import close_all, websocket_handler
 
 log = logging.getLogger("beacon")
 
@@ -136,13 +136,22 @@ def make_app(config: Config) -> web.Application:
     app.router.add_get("/openapi.json", openapi)
     admin.add_routes(app)
 
+    app["background"] = []  # tasks that run beside the server (the demo strategy), stopped first
+
     async def on_startup(app):
         await gateway.start()
+
+    async def on_shutdown(app):
+        for task in app["background"]:
+            task.cancel()
+        await asyncio.gather(*app["background"], return_exceptions=True)
+        await close_all(gateway)
 
     async def on_cleanup(app):
         await gateway.stop()
 
     app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app
 

@@ -66,6 +66,7 @@ class Gateway:
         self.broker: SimulatedBroker | None = None
         self.sessions: set = set()
         self.market_subs: dict[str, set] = defaultdict(set)
+        self.last_tick: dict[str, Tick] = {}  # instrument -> its latest tick, for a new subscriber's snapshot
         self.account_subs: dict[int, set] = defaultdict(set)
         self.order_subs: dict[int, set] = defaultdict(set)
         self.alert_subs: dict[int, set] = defaultdict(set)
@@ -317,11 +318,10 @@ class Gateway:
             self.metrics.ticks.inc()
             self.submit(TickCommand(instrument=message.instrument, price=message.last, lock=message.lock,
                                     volume=message.volume, ts=message.ts))
+            self.last_tick[message.instrument] = message
             subscribers = self.market_subs.get(message.instrument)
             if subscribers:
-                push = p.Market(instrument=message.instrument, last=message.last, volume=message.volume,
-                                bid=message.bid, bid_size=message.bid_size, ask=message.ask,
-                                ask_size=message.ask_size, lock=message.lock, ts_ms=message.ts // 1_000_000)
+                push = market_push(message)
                 for session in list(subscribers):
                     session.send_market(push)
         elif isinstance(message, DayOpen):
@@ -467,3 +467,8 @@ _ALERTS = {
     MarginState.DEFAULTED: "default: equity exhausted with nothing left to sell",
 }
 
+
+def market_push(tick: Tick) -> p.Market:
+    return p.Market(instrument=tick.instrument, last=tick.last, volume=tick.volume, bid=tick.bid,
+                    bid_size=tick.bid_size, ask=tick.ask, ask_size=tick.ask_size, lock=tick.lock,
+                    ts_ms=tick.ts // 1_000_000)

@@ -26,9 +26,11 @@ from aiohttp import WSMsgType, web
 
 from . import protocol as p
 from .auth import Authenticator, new_nonce
+from .service import market_push
 
 log = logging.getLogger("beacon.ws")
 
+CLOSE_GOING_AWAY = 1001  # the websocket code for a server that is shutting down
 CLOSE_POLICY = 1008  # the websocket code for a policy violation
 CLOSE_SLOW = 4008  # ours: the client did not read its messages
 
@@ -373,6 +375,12 @@ class Session:
             request = msgspec.structs.replace(request, accounts=accounts)
         self.send(p.Subscribed(req_id=request.req_id, channel=request.channel if on else f"-{request.channel}",
                                instruments=list(request.instruments), accounts=list(request.accounts)))
+        if on and request.channel == "market":
+            # a new subscriber starts from the latest quote of each instrument, not from nothing
+            for code in request.instruments:
+                tick = self.gateway.last_tick.get(code)
+                if tick is not None:
+                    self.send_market(market_push(tick))
 
     def on_ping(self, request: p.Ping, received: float) -> None:
         self.send(p.Pong(req_id=request.req_id, server_time_ms=time.time_ns() // 1_000_000))
@@ -404,3 +412,12 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     session.abort = request.transport.abort if request.transport is not None else None
     await session.serve()
     return ws
+
+
+async def close_all(gateway, reason: str = "the gateway is shutting down", timeout: float = 7.0) -> None:
+    """Close every session with 1001 after sending what it has queued; wait for them, within a bound."""
+    for session in list(gateway.sessions):
+        session.close_soon(CLOSE_GOING_AWAY, reason)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while gateway.sessions and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)

@@ -66,6 +66,15 @@ class Server:
                 return self
         raise RuntimeError("gateway did not start in time")
 
+    def restart(self, timeout: float = 20.0) -> "Server":
+        """Stop and start again on the same port and journal (clients can reconnect to the same URL)."""
+        port = self.port
+        self.stop()
+        config = msgspec.toml.decode(self.config_path.read_bytes())
+        config["server"]["port"] = port
+        self.config_path.write_bytes(msgspec.toml.encode(config))
+        return self.start(timeout)
+
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
