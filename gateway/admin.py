@@ -9,6 +9,7 @@ reject code and detail. Malformed requests answer 400 naming the problem.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 from typing import Literal
 
@@ -281,7 +282,8 @@ async def kpis(request, gw):
         states[MarginState(v["state"]).name] += 1
     income = platform["interest_income"] + platform["insurance_pool"] + platform["commission_income"]
     return web.json_response({
-        "trading_day": platform["trading_day"], "accounts": len(accounts), "accounts_by_state": states,
+        "trading_day": dt.date.fromordinal(platform["trading_day"]).isoformat(), "accounts": len(accounts),
+        "accounts_by_state": states,
         "capital_utilization": debt / credit if credit else 0.0,
         "average_leverage": lev_weighted / assets if assets else 0.0,
         "default_rate": states["DEFAULTED"] / len(accounts) if accounts else 0.0,

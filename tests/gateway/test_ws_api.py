@@ -302,6 +302,7 @@ def test_admin_api_needs_an_admin_token(server):
     assert status == 200 and answer["account"] >= 6
     status, kpis = server.http("GET", "/admin/kpis")
     assert status == 200 and "capital_utilization" in kpis and kpis["accounts"] >= 7
+    assert kpis["trading_day"] == "2026-01-05" and kpis["accounts_by_state"]["NORMAL"] >= 7
 
 
 @aio
