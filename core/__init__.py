@@ -1,7 +1,7 @@
 """Beacon's domain model and margin engine. The public API is documented in docs/engine.md."""
 
 from .config import EngineConfig
-from .engine import Decision, Engine, FillResult, MarginChange, backend_class
+from .engine import Decision, Engine, FillResult, MarginChange, WaterfallStep, backend_class
 from .fees import FeeSchedule, Fees, buy_reservation, commission_total, fill_fees
 from .instruments import (
     Board, Instrument, Universe, board_of, buy_quantity_ok, limit_prices, sell_quantity_ok,
@@ -16,7 +16,7 @@ from .units import cny, format_cny, half_up_div
 __all__ = [
     "Board", "DEFAULT_TIERS", "Decision", "Engine", "EngineConfig", "EngineError", "FeeSchedule", "Fees",
     "FillResult", "Instrument", "Lines", "Lock", "MarginChange", "MarginState", "OrderStatus", "RejectCode",
-    "Rejection", "Side", "Tier", "Universe", "backend_class", "board_of", "buy_quantity_ok", "buy_reservation",
+    "Rejection", "Side", "Tier", "Universe", "WaterfallStep", "backend_class", "board_of", "buy_quantity_ok", "buy_reservation",
     "cny", "collateral_ratio_bp", "commission_total", "fill_fees", "format_cny", "half_up_div", "limit_prices",
     "liquidation_amount", "load_tiers", "next_state", "ratio_meets", "sell_quantity_ok", "session_open",
     "shanghai_ns",

@@ -68,6 +68,7 @@ cdef struct AccountC:
     int64_t token_time      # ns of the last refill
     int64_t margin_call_day         # trading day the current margin call began (0: none)
     int64_t margin_call_deadline_ns # set by the first day roll after it (0: not yet)
+    int64_t receivable      # a default's shortfall no one covered: owed by the client, off the margin book
 
 
 cdef struct PositionC:
@@ -104,6 +105,17 @@ cdef struct ChangeC:
     int64_t ratio_bp
 
 
+cdef struct StepC:
+    # one step of the default waterfall: kind 1 covers a shortfall (amount = pool + backstop +
+    # receivable), kind 2 recovers a receivable from the defaulted account's cash
+    int32_t account
+    uint8_t kind
+    int64_t amount
+    int64_t from_pool
+    int64_t from_backstop
+    int64_t to_receivable
+
+
 @cython.final
 cdef class MarginEngine:
     cdef vector[TierC] tiers
@@ -114,6 +126,7 @@ cdef class MarginEngine:
     cdef vector[vector[int32_t]] holders          # per instrument: position indexes
     cdef unordered_map[int64_t, int32_t] position_index  # (account << 32 | instrument) -> position
     cdef vector[ChangeC] changes
+    cdef vector[StepC] steps                      # waterfall steps of the current command
     cdef list client_order_ids                    # per account: set of ids answered today
     cdef int64_t order_base                       # order id of slot 0 is order_base + 1
     cdef int64_t detail[3]
@@ -129,6 +142,8 @@ cdef class MarginEngine:
     cdef int64_t line_raise_bp
     cdef int64_t insurance_pool, commission_income, stamp_duty_collected
     cdef int64_t transfer_fees_collected, interest_income
+    cdef int64_t backstop_line, backstop_drawn, receivables, receivables_recovered
+    cdef int64_t covered_by_pool, covered_by_backstop, covered_by_receivable
     cdef readonly object config
     cdef readonly tuple tier_specs
     cdef readonly tuple instrument_specs
@@ -140,6 +155,8 @@ cdef class MarginEngine:
     cdef void _evaluate(self, int32_t acct) noexcept
     cdef void _move(self, int32_t acct, uint8_t new_state, int64_t A, int64_t D) noexcept
     cdef void _default_if_bankrupt(self, int32_t acct, int64_t A, int64_t D) noexcept
+    cdef void _settle_default(self, int32_t acct) noexcept
+    cdef void _begin(self) noexcept
     cdef bint _has_sellable_shares(self, int32_t acct) noexcept
     cdef void _sort_changes(self) noexcept
     cdef void _recompute_limits(self, InstrumentC* inst) noexcept

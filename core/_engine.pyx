@@ -85,6 +85,7 @@ cdef enum:
     WITHDRAWAL_BREACHES_RATIO = 804
     UNKNOWN_TIER = 805
     ACCOUNTS_HALTED = 806
+    DEFAULT_NOT_CLEARABLE = 807
     UNKNOWN_ORDER = 901
     ORDER_NOT_OPEN = 902
     FILL_QUANTITY_INVALID = 903
@@ -291,6 +292,9 @@ cdef class MarginEngine:
         self.line_raise_bp = 0
         self.insurance_pool = self.commission_income = self.stamp_duty_collected = 0
         self.transfer_fees_collected = self.interest_income = 0
+        self.backstop_line = config.backstop_line
+        self.backstop_drawn = self.receivables = self.receivables_recovered = 0
+        self.covered_by_pool = self.covered_by_backstop = self.covered_by_receivable = 0
         self.detail_len = 0
         for k in range(7):
             self.fill_info[k] = 0
@@ -368,16 +372,69 @@ cdef class MarginEngine:
         a.state = new_state
         self.changes.push_back(change)
 
+    cdef void _begin(self) noexcept:
+        """A command starts: nothing reported yet."""
+        self.changes.clear()
+        self.steps.clear()
+
     cdef void _default_if_bankrupt(self, int32_t acct, int64_t A, int64_t D) noexcept:
         """LIQUIDATING with equity gone and nothing left that could be sold: DEFAULTED."""
         if (self.accounts[acct].state == LIQUIDATING and D > 0 and A - D <= 0
                 and not self._has_sellable_shares(acct)):
             self._move(acct, S_DEFAULTED, A, D)
+            self._settle_default(acct)
+
+    cdef void _settle_default(self, int32_t acct) noexcept:
+        """The default waterfall for a DEFAULTED account. A shortfall (-E) with nothing left that
+        could be sold is covered by the insurance pool, then the backstop line, and the rest is
+        recorded as a receivable from the client; liabilities fall by the shortfall (interest
+        first), so E is 0 afterwards and unsellable shares stay as collateral. Cash that a
+        defaulted account gets later (shares sold when they could be, a deposit) repays its
+        receivable once its liabilities are gone."""
+        cdef AccountC* a = &self.accounts[acct]
+        cdef int64_t A = a.cash + a.market_value
+        cdef int64_t D = a.debt + a.accrued_interest
+        cdef int64_t shortfall = D - A
+        cdef StepC step
+        cdef int64_t interest
+        step.account = acct
+        if shortfall > 0 and not self._has_sellable_shares(acct):
+            step.kind = 1
+            step.amount = shortfall
+            step.from_pool = shortfall if shortfall < self.insurance_pool else self.insurance_pool
+            step.from_backstop = shortfall - step.from_pool
+            if step.from_backstop > self.backstop_line - self.backstop_drawn:
+                step.from_backstop = max(0, self.backstop_line - self.backstop_drawn)
+            step.to_receivable = shortfall - step.from_pool - step.from_backstop
+            self.insurance_pool -= step.from_pool
+            self.backstop_drawn += step.from_backstop
+            self.receivables += step.to_receivable
+            self.covered_by_pool += step.from_pool
+            self.covered_by_backstop += step.from_backstop
+            self.covered_by_receivable += step.to_receivable
+            a.receivable += step.to_receivable
+            interest = shortfall if shortfall < a.accrued_interest else a.accrued_interest
+            a.accrued_interest -= interest
+            a.debt -= shortfall - interest
+            self.steps.push_back(step)
+        elif a.receivable > 0 and D == 0 and a.cash - a.reserved_buy > 0:
+            step.kind = 2
+            step.amount = a.cash - a.reserved_buy
+            if step.amount > a.receivable:
+                step.amount = a.receivable
+            step.from_pool = step.from_backstop = 0
+            step.to_receivable = -step.amount
+            a.cash -= step.amount
+            a.receivable -= step.amount
+            self.receivables -= step.amount
+            self.receivables_recovered += step.amount
+            self.steps.push_back(step)
 
     cdef void _evaluate(self, int32_t acct) noexcept:
         cdef AccountC* a = &self.accounts[acct]
         cdef uint8_t old = a.state
         if old == S_DEFAULTED:
+            self._settle_default(acct)  # left only by an operator (clear_default)
             return
         cdef int64_t A = a.cash + a.market_value
         cdef int64_t D = a.debt + a.accrued_interest
@@ -422,7 +479,7 @@ cdef class MarginEngine:
     def add_account(self, int tier):
         """Open an account in tier (index); returns its id (>= 0) or -code."""
         cdef AccountC a
-        self.changes.clear()
+        self._begin()
         if self.halt_accounts:
             return -self._reject(ACCOUNTS_HALTED, 0, 0, 0, 0)
         if tier < 0 or tier >= <int>self.tiers.size():
@@ -432,6 +489,7 @@ cdef class MarginEngine:
         a.tokens = self.burst_tokens
         a.token_time = 0
         a.margin_call_day = a.margin_call_deadline_ns = 0
+        a.receivable = 0
         a.tier = tier
         a.open_orders = 0
         a.first_position = -1
@@ -444,7 +502,7 @@ cdef class MarginEngine:
 
     def set_tier(self, int acct, int tier):
         """Move an account to another tier (index) and re-evaluate it."""
-        self.changes.clear()
+        self._begin()
         if acct < 0 or acct >= <int>self.accounts.size():
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
         if tier < 0 or tier >= <int>self.tiers.size():
@@ -455,7 +513,7 @@ cdef class MarginEngine:
 
     def deposit(self, int acct, int64_t amount):
         """Credit amount (fen) to cash (deposits never repay debt); 0 or a reject code."""
-        self.changes.clear()
+        self._begin()
         if acct < 0 or acct >= <int>self.accounts.size():
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
         if amount <= 0 or amount > MAX_MONEY:
@@ -472,7 +530,7 @@ cdef class MarginEngine:
 
     def withdraw(self, int acct, int64_t amount):
         """Pay out amount (fen) when free cash covers it and R stays >= the withdrawal line."""
-        self.changes.clear()
+        self._begin()
         if acct < 0 or acct >= <int>self.accounts.size():
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
         if amount <= 0 or amount > MAX_MONEY:
@@ -495,28 +553,28 @@ cdef class MarginEngine:
     def set_frozen(self, int acct, bint on):
         if acct < 0 or acct >= <int>self.accounts.size():
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
-        self.changes.clear()
+        self._begin()
         self.accounts[acct].frozen = on
         return 0
 
     def set_reduce_only(self, int acct, bint on):
         if acct < 0 or acct >= <int>self.accounts.size():
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
-        self.changes.clear()
+        self._begin()
         self.accounts[acct].reduce_only_manual = on
         return 0
 
     def set_account_kill(self, int acct, bint on):
         if acct < 0 or acct >= <int>self.accounts.size():
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
-        self.changes.clear()
+        self._begin()
         self.accounts[acct].killed = on
         return 0
 
     def set_active(self, int acct, bint on):
         if acct < 0 or acct >= <int>self.accounts.size():
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
-        self.changes.clear()
+        self._begin()
         self.accounts[acct].active = on
         return 0
 
@@ -535,7 +593,7 @@ cdef class MarginEngine:
 
     def set_line_raise(self, int64_t raise_bp):
         """Raise every tier's four lines by raise_bp and re-evaluate every account."""
-        self.changes.clear()
+        self._begin()
         if raise_bp < 0 or raise_bp > 100000:
             return self._reject(INVALID_AMOUNT, 1, raise_bp, 0, 0)
         self.line_raise_bp = raise_bp
@@ -546,7 +604,7 @@ cdef class MarginEngine:
 
     def set_halted(self, int instr, bint on):
         """Halt or resume an instrument; its holders are re-evaluated (halted shares are not sellable)."""
-        self.changes.clear()
+        self._begin()
         if instr < 0 or instr >= <int>self.instruments.size():
             return self._reject(UNKNOWN_INSTRUMENT, 1, instr, 0, 0)
         self.instruments[instr].halted = on
@@ -555,6 +613,19 @@ cdef class MarginEngine:
         for k in range(hs.size()):
             self._evaluate(self.positions[hs[0][k]].account)
         self._sort_changes()
+        return 0
+
+    def clear_default(self, int acct):
+        """An operator ends a default: allowed once the account owes nothing on the margin book
+        (its receivable, if any, stays recorded); the account takes the state its ratio gives."""
+        self._begin()
+        if acct < 0 or acct >= <int>self.accounts.size():
+            return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
+        cdef AccountC* a = &self.accounts[acct]
+        cdef int64_t D = a.debt + a.accrued_interest
+        if a.state != S_DEFAULTED or D > 0:
+            return self._reject(DEFAULT_NOT_CLEARABLE, 3, acct, a.state, D)
+        self._move(acct, NORMAL, a.cash + a.market_value, D)
         return 0
 
     # --------------------------------------------------------------- orders
@@ -566,7 +637,7 @@ cdef class MarginEngine:
     def place_order(self, int acct, int instr, int side, int64_t price, int64_t qty,
                     object client_order_id, int64_t now_ns, bint liquidation=False):
         """Pre-trade checks, then open and reserve the order: its id (>= 1) or -code."""
-        self.changes.clear()
+        self._begin()
         cdef int code = self._decide(acct, instr, side, price, qty, client_order_id, now_ns, liquidation, True)
         if code:
             return -code
@@ -740,7 +811,7 @@ cdef class MarginEngine:
     # ---------------------------------------------------------- executions
     def apply_fill(self, int64_t order_id, int64_t qty, int64_t price):
         """Apply an execution of qty shares at price (fen) to an open order; 0 or an error code."""
-        self.changes.clear()
+        self._begin()
         cdef int64_t slot = order_id - self.order_base - 1
         if slot < 0 or slot >= <int64_t>self.orders.size():
             return self._reject(UNKNOWN_ORDER, 1, order_id, 0, 0)
@@ -829,7 +900,7 @@ cdef class MarginEngine:
 
     def close_order(self, int64_t order_id):
         """Close an open order's remainder (canceled, expired, refused by the broker), releasing what it held."""
-        self.changes.clear()
+        self._begin()
         cdef int64_t slot = order_id - self.order_base - 1
         if slot < 0 or slot >= <int64_t>self.orders.size():
             return self._reject(UNKNOWN_ORDER, 1, order_id, 0, 0)
@@ -856,7 +927,7 @@ cdef class MarginEngine:
     def apply_tick(self, int instr, int64_t price, int lock=0):
         """Set an instrument's mark (fen) and lock, re-mark every holder; the margin state changes,
         as (account, old_state, new_state, collateral_ratio_bp) sorted by account."""
-        self.changes.clear()
+        self._begin()
         if instr < 0 or instr >= <int>self.instruments.size():
             raise EngineError(UNKNOWN_INSTRUMENT, (instr,))
         cdef InstrumentC* inst = &self.instruments[instr]
@@ -881,7 +952,7 @@ cdef class MarginEngine:
 
     def apply_marks(self, prices):
         """Full re-mark: prices[i] is instrument i's new mark (0 keeps it); every account re-evaluated."""
-        self.changes.clear()
+        self._begin()
         cdef Py_ssize_t n = len(prices)
         if n != <Py_ssize_t>self.instruments.size():
             raise ValueError(f"apply_marks needs one price per instrument ({self.instruments.size()}), got {n}")
@@ -922,7 +993,7 @@ cdef class MarginEngine:
     def roll_day(self, int64_t day):
         """End the trading day and start `day` (a date ordinal): expire orders, accrue interest,
         release T+1, reset previous closes, limits and daily counters; re-evaluate every account."""
-        self.changes.clear()
+        self._begin()
         if day <= self.trading_day:
             return self._reject(DAY_ROLL_INVALID, 2, day, self.trading_day, 0)
         cdef int64_t days = day - self.trading_day
@@ -984,7 +1055,7 @@ cdef class MarginEngine:
 
     def advance_clock(self, int64_t now_ns):
         """Time passes: margin calls whose deposit deadline is at or before now_ns start liquidating."""
-        self.changes.clear()
+        self._begin()
         cdef int32_t k
         cdef AccountC* a
         cdef int64_t A, D
@@ -1001,6 +1072,20 @@ cdef class MarginEngine:
     def take_changes(self):
         """Margin state changes of the last command: (account, old, new, collateral_ratio_bp)."""
         return self._take_changes()
+
+    def waterfall_pending(self):
+        """Whether the last command made waterfall steps (cheaper than take_waterfall when not)."""
+        return not self.steps.empty()
+
+    def take_waterfall(self):
+        """Default waterfall steps of the last command: (account, kind, amount, from_pool,
+        from_backstop, to_receivable); kind 1 covers a shortfall, 2 recovers a receivable."""
+        if self.steps.empty():
+            return []
+        out = [(st.account, st.kind, st.amount, st.from_pool, st.from_backstop, st.to_receivable)
+               for st in self.steps]
+        self.steps.clear()
+        return out
 
     def last_detail(self):
         """The numbers behind the last reject (see core.rejects.DETAIL_KEYS)."""
@@ -1024,6 +1109,7 @@ cdef class MarginEngine:
             max(0, a.deposits - a.withdrawals), credit, a.market_value, a.reserved_buy, a.reserved_nm,
             a.sell_cash_today, a.open_orders, A, D, A - D, ratio_bp(A, D),
             a.cash + credit - a.debt - a.accrued_interest - a.reserved_buy, a.margin_call_deadline_ns,
+            a.receivable,
         )
         return dict(zip(ACCOUNT_FIELDS, values))
 
@@ -1094,6 +1180,10 @@ cdef class MarginEngine:
             "halt_deposits": bool(self.halt_deposits), "halt_accounts": bool(self.halt_accounts),
             "line_raise_bp": self.line_raise_bp, "accounts": self.accounts.size(),
             "next_order_id": self.order_base + <int64_t>self.orders.size() + 1,
+            "backstop_line": self.backstop_line, "backstop_drawn": self.backstop_drawn,
+            "receivables": self.receivables, "receivables_recovered": self.receivables_recovered,
+            "covered_by_pool": self.covered_by_pool, "covered_by_backstop": self.covered_by_backstop,
+            "covered_by_receivable": self.covered_by_receivable,
         }
 
     def liquidation_amount(self, int acct):
@@ -1151,7 +1241,7 @@ cdef class MarginEngine:
                 a.tier, a.state, bool(a.active), bool(a.frozen), bool(a.reduce_only_manual), bool(a.killed),
                 a.cash, a.debt, a.accrued_interest, a.deposits, a.withdrawals, a.sell_cash_today,
                 a.tokens, a.token_time, sorted_client_order_ids(self.client_order_ids[k]),
-                a.margin_call_day, a.margin_call_deadline_ns))
+                a.margin_call_day, a.margin_call_deadline_ns, a.receivable))
             rows = []
             idx = a.first_position
             while idx >= 0:
@@ -1174,6 +1264,9 @@ cdef class MarginEngine:
             commission_income=self.commission_income, stamp_duty_collected=self.stamp_duty_collected,
             transfer_fees_collected=self.transfer_fees_collected, interest_income=self.interest_income,
             instruments=instruments, accounts=accounts, positions=positions, orders=orders,
+            backstop_drawn=self.backstop_drawn, receivables=self.receivables,
+            receivables_recovered=self.receivables_recovered, covered_by_pool=self.covered_by_pool,
+            covered_by_backstop=self.covered_by_backstop, covered_by_receivable=self.covered_by_receivable,
         )
 
     def load_state(self, state):
@@ -1197,6 +1290,10 @@ cdef class MarginEngine:
         self.stamp_duty_collected = state.stamp_duty_collected
         self.transfer_fees_collected = state.transfer_fees_collected
         self.interest_income = state.interest_income
+        self.backstop_drawn, self.receivables = state.backstop_drawn, state.receivables
+        self.receivables_recovered = state.receivables_recovered
+        self.covered_by_pool, self.covered_by_backstop = state.covered_by_pool, state.covered_by_backstop
+        self.covered_by_receivable = state.covered_by_receivable
         for k, saved in enumerate(state.instruments):
             inst = &self.instruments[k]
             inst.prev_close = saved.prev_close
@@ -1208,7 +1305,7 @@ cdef class MarginEngine:
         self.positions.clear()
         self.orders.clear()
         self.position_index.clear()
-        self.changes.clear()
+        self._begin()
         for k in range(self.holders.size()):
             self.holders[k].clear()
         self.client_order_ids = []
@@ -1224,6 +1321,7 @@ cdef class MarginEngine:
             a.token_time = saved.token_time
             a.margin_call_day = saved.margin_call_day
             a.margin_call_deadline_ns = saved.margin_call_deadline_ns
+            a.receivable = saved.receivable
             a.tier = saved.tier
             a.open_orders = 0
             a.first_position = -1

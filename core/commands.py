@@ -84,8 +84,14 @@ class SetAccountFlag(Command, tag="flag"):
 
 
 class SetControl(Command, tag="ctl"):
-    control: Literal["global_kill", "halt_buys", "halt_deposits", "halt_accounts"]
+    control: Literal["global_kill", "halt_buys", "halt_deposits", "halt_accounts", "pause_liquidation"]
     on: bool
+
+
+class ClearDefault(Command, tag="clrdef"):
+    """An operator ends an account's default (allowed once it owes nothing on the margin book)."""
+
+    account: AccountId
 
 
 class RaiseLines(Command, tag="raise"):
@@ -185,7 +191,7 @@ class Reconfigure(Command, tag="config"):
 AnyCommand = Union[
     Genesis, OpenAccount, SetTier, Deposit, Withdraw, SetAccountFlag, SetControl, RaiseLines,
     HaltInstrument, PlaceOrder, CancelOrder, OrderClosed, Fill, Tick, Marks, ClockAdvance, DayRoll,
-    Reconfigure, BrokerAck, BrokerCancelReject,
+    Reconfigure, BrokerAck, BrokerCancelReject, ClearDefault,
 ]
 
 
@@ -196,11 +202,18 @@ class Outcome(msgspec.Struct, array_like=True, frozen=True, gc=False):
     or the code for a refusal of any other command. detail: the reject detail numbers, or a
     fill's (commission, stamp duty, transfer, debt drawn, interest repaid, debt repaid, to
     insurance). changes: margin state changes (account, old, new, collateral ratio bp).
+    waterfall: default waterfall steps (account, kind, amount, from pool, from backstop, to
+    receivable). orders: the liquidation child orders the machine placed. cancels: the orders
+    the machine asked the broker to cancel (open buys of an account entering liquidation, the
+    working liquidation orders of an account that reached its restore-to line).
     """
 
     result: int = 0
     detail: tuple[int, ...] = ()
     changes: tuple[tuple[int, int, int, int], ...] = ()
+    waterfall: tuple[tuple[int, int, int, int, int, int], ...] = ()
+    orders: tuple[int, ...] = ()
+    cancels: tuple[int, ...] = ()
 
 
 class Entry(msgspec.Struct, array_like=True, frozen=True):

@@ -18,6 +18,16 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     withdrawal_min_ratio_bp: int = 30_000  # R must stay >= 300 % after a withdrawal
     interest_day_count: int = 360
     margin_call_deadline_s: int = 34_200  # 09:30 Shanghai on the next trading day
+    backstop_line: int = 1_000_000_000  # fen: the funder's backstop credit line (10,000,000 CNY)
+    # staged automatic liquidation (core.liquidation; docs/margin-lifecycle.md)
+    liquidation_interval_s: int = 30  # between an account's stages
+    liquidation_jitter_s: int = 5  # plus a seeded jitter of up to this
+    liquidation_child_notional: int = 50_000_000  # fen: the largest child order (500,000 CNY)
+    liquidation_participation_bp: int = 1_000  # a child: at most 10 % of the recent volume
+    liquidation_platform_participation_bp: int = 2_000  # all accounts, per instrument and interval: 20 %
+    liquidation_volume_window_s: int = 60  # "recent volume": traded in this window
+    liquidation_discount_bp: int = 200  # child limit price: 2 % under the mark, never under limit-down
+    liquidation_seed: int = 1  # seeds the jitter
 
     def validate(self) -> "EngineConfig":
         if self.order_rate_per_s <= 0 or self.order_burst <= 0:
@@ -32,6 +42,17 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             raise ValueError("insurance_share_bp must be in 0..10000")
         if self.interest_day_count <= 0:
             raise ValueError("interest_day_count must be positive")
+        if not 0 <= self.backstop_line <= 10**14:
+            raise ValueError("backstop_line must be in 0..10^14 fen")
+        if self.liquidation_interval_s <= 0 or self.liquidation_jitter_s < 0:
+            raise ValueError("liquidation_interval_s must be positive and liquidation_jitter_s >= 0")
+        if self.liquidation_child_notional <= 0 or self.liquidation_volume_window_s <= 0:
+            raise ValueError("liquidation_child_notional and liquidation_volume_window_s must be positive")
+        for name in ("liquidation_participation_bp", "liquidation_platform_participation_bp"):
+            if not 0 < getattr(self, name) <= 10_000:
+                raise ValueError(f"{name} must be in 1..10000")
+        if not 0 <= self.liquidation_discount_bp <= self.price_collar_bp:
+            raise ValueError("liquidation_discount_bp must be in 0..price_collar_bp (a child must pass the collar)")
         if not 0 <= self.margin_call_deadline_s < 86_400:
             raise ValueError("margin_call_deadline_s must be a time of day in seconds (0..86399)")
         return self

@@ -77,6 +77,24 @@ class FillResult(msgspec.Struct, frozen=True):
     changes: tuple[MarginChange, ...] = ()
 
 
+class WaterfallStep(msgspec.Struct, frozen=True):
+    """One step of the default waterfall (fen). kind "cover": a shortfall covered by the insurance
+    pool, then the backstop line, the rest recorded as a receivable; kind "recover": cash of the
+    defaulted account repaid its receivable (to_receivable is then negative)."""
+
+    account: int
+    kind: str
+    amount: int
+    from_pool: int
+    from_backstop: int
+    to_receivable: int
+
+
+def waterfall_steps(raw: Iterable[tuple]) -> tuple[WaterfallStep, ...]:
+    return tuple(WaterfallStep(a, "cover" if k == 1 else "recover", amount, pool, backstop, receivable)
+                 for a, k, amount, pool, backstop, receivable in raw)
+
+
 def _changes(raw: Iterable[tuple]) -> tuple[MarginChange, ...]:
     return tuple(MarginChange(a, MarginState(o), MarginState(n), r) for a, o, n, r in raw)
 
@@ -193,6 +211,17 @@ class Engine:
 
     def halt(self, code: str, halted: bool = True) -> None:
         self.fast.set_halted(self.universe.id_of(code), halted)
+
+    def waterfall(self) -> tuple[WaterfallStep, ...]:
+        """The default waterfall steps of the last command (a default, or a later recovery)."""
+        return waterfall_steps(self.fast.take_waterfall())
+
+    def clear_default(self, account: int) -> Rejection | None:
+        """An operator ends a default, once the account owes nothing on the margin book."""
+        return self._result(self.fast.clear_default(account))
+
+    def platform(self) -> dict:
+        return self.fast.platform()
 
     # -------------------------------------------------------------- views
     def account(self, account: int) -> dict:

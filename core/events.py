@@ -11,6 +11,8 @@ from typing import Literal, Union
 
 import msgspec
 
+from .liquidation import ChildOrder, Skip
+
 
 class Event(msgspec.Struct, tag_field="event", frozen=True, kw_only=True):
     """Base of every event; `seq` is the journal sequence number of the command behind it."""
@@ -97,6 +99,7 @@ class OrderRejected(Event, tag="order_rejected"):
 class CancelRequested(Event, tag="cancel_requested"):
     order: int
     account: int
+    reason: str = ""  # set when the platform cancels (liquidation), empty for a client's request
 
 
 class OrderAcknowledged(Event, tag="order_acknowledged"):
@@ -154,6 +157,46 @@ class Alert(Event, tag="alert"):
     message: str
 
 
+class LiquidationStaged(Event, tag="liquidation_staged"):
+    """One stage of an account's automatic liquidation: what it had to sell, the child orders it
+    placed and why, and what it skipped and why."""
+
+    account: int
+    stage: int
+    state: str
+    collateral_ratio_bp: int
+    to_sell: int
+    everything: bool
+    in_flight: int
+    orders: tuple[ChildOrder, ...]
+    skipped: tuple[Skip, ...]
+    waiting: bool
+    next_ts: int
+
+
+class DefaultCovered(Event, tag="default_covered"):
+    """The default waterfall covered an account's shortfall: the pool, then the backstop line,
+    then a receivable from the client."""
+
+    account: int
+    shortfall: int
+    from_pool: int
+    from_backstop: int
+    to_receivable: int
+    insurance_pool: int  # balances after the step
+    backstop_drawn: int
+
+
+class ReceivableRecovered(Event, tag="receivable_recovered"):
+    account: int
+    amount: int
+    receivable: int  # what the client still owes
+
+
+class DefaultCleared(Event, tag="default_cleared"):
+    account: int
+
+
 class DayRolled(Event, tag="day_rolled"):
     day: str  # ISO date
 
@@ -165,5 +208,6 @@ class Reconfigured(Event, tag="reconfigured"):
 AnyEvent = Union[
     AccountOpened, CommandRefused, TierSet, Deposited, Withdrawn, AccountFlagSet, ControlSet, LinesRaised,
     InstrumentHalted, OrderAccepted, OrderRejected, CancelRequested, OrderCanceled, OrderFilled,
-    MarginStateChanged, Alert, DayRolled, Reconfigured, OrderAcknowledged, CancelRejected,
+    MarginStateChanged, Alert, DayRolled, Reconfigured, OrderAcknowledged, CancelRejected, LiquidationStaged,
+    DefaultCovered, ReceivableRecovered, DefaultCleared,
 ]

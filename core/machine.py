@@ -14,16 +14,18 @@ import datetime as _dt
 import msgspec
 
 from .commands import (
-    AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClockAdvance, DayRoll, Deposit, Fill, Genesis,
+    AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClearDefault, ClockAdvance, DayRoll, Deposit, Fill, Genesis,
     HaltInstrument, Marks, OpenAccount, OrderClosed, Outcome, PlaceOrder, RaiseLines, Reconfigure, SetAccountFlag,
     SetControl, SetTier, Tick, Withdraw,
 )
 from .engine import backend_class
 from .events import (
-    AccountFlagSet, AccountOpened, Alert, CancelRejected, CancelRequested, CommandRefused, ControlSet, DayRolled,
-    Deposited, Event, InstrumentHalted, LinesRaised, MarginStateChanged, OrderAccepted, OrderAcknowledged,
-    OrderCanceled, OrderFilled, OrderRejected, Reconfigured, TierSet, Withdrawn,
+    AccountFlagSet, AccountOpened, Alert, CancelRejected, CancelRequested, CommandRefused, ControlSet,
+    DefaultCleared, DefaultCovered, DayRolled, Deposited, Event, InstrumentHalted, LinesRaised, LiquidationStaged,
+    MarginStateChanged, OrderAccepted, OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected,
+    ReceivableRecovered, Reconfigured, TierSet, Withdrawn,
 )
+from .liquidation import Liquidator, LiquidationState
 from .orders import FillRecord, OrderRecord, OrderRegistry, OrderState
 from .instruments import Universe
 from .margin import MarginState
@@ -60,6 +62,7 @@ class MachineState(msgspec.Struct, frozen=True, kw_only=True):
     account_clients: list[str] = []
     orders: list[OrderRecord] = []
     fills: list[FillRecord] = []
+    liquidation: LiquidationState | None = None
 
 
 class Machine:
@@ -77,6 +80,8 @@ class Machine:
         self.account_names: list[str] = []
         self.account_clients: list[str] = []  # the API client that owns each account ("": none)
         self.registry = OrderRegistry()
+        self.liquidator = Liquidator(self)
+        self._cancel_reasons: dict[int, str] = {}  # order -> why the machine cancels it (for events)
         #: command type -> handler; execute() is exactly a lookup here (replay calls them directly)
         self.handlers = {
             Genesis: self._genesis, OpenAccount: self._open_account, SetTier: self._set_tier,
@@ -85,6 +90,7 @@ class Machine:
             OrderClosed: self._closed, Fill: self._fill, Tick: self._tick, Marks: self._marks,
             ClockAdvance: self._clock, DayRoll: self._roll, Reconfigure: self._reconfigure,
             BrokerAck: self._broker_ack, BrokerCancelReject: self._broker_cancel_reject,
+            ClearDefault: self._clear_default,
         }
 
     def _configure(self, config, tiers) -> None:
@@ -112,8 +118,50 @@ class Machine:
     def _status(self, code: int) -> Outcome:
         if code:
             return self._refusal(code)
-        changes = self.engine.take_changes()
-        return Outcome(0, (), tuple(changes)) if changes else _EMPTY
+        return self._finish(0, (), self.engine.take_changes())
+
+    def _finish(self, result: int, detail: tuple, changes: list, orders: tuple = ()) -> Outcome:
+        """The outcome of a command that went through: its state changes, the waterfall steps it
+        caused, and what the machine does about them (cancels when liquidation starts or ends)."""
+        steps = self.engine.take_waterfall()
+        if not changes and not steps and not orders:
+            return Outcome(result, detail) if result or detail else _EMPTY
+        cancels = self._react(changes) if changes else ()
+        return Outcome(result, detail, tuple(changes), tuple(steps), orders, cancels)
+
+    def _react(self, changes: list) -> tuple[int, ...]:
+        """Liquidation starts: the account's open buys are cancelled first, and its stages begin.
+        Liquidation ends (the restore-to line reached, a deposit, an operator): its working
+        liquidation orders are cancelled."""
+        cancels: list[int] = []
+        for account, old, new, _ in changes:
+            if new >= MarginState.LIQUIDATING > old:
+                self.liquidator.enter(account)
+                cancels += self._cancel_open(account, lambda r: r.side == Side.BUY and not r.liquidation,
+                                             "liquidation: open buys are cancelled first")
+            elif old >= MarginState.LIQUIDATING > new:
+                self.liquidator.leave(account)
+                cancels += self._cancel_open(account, lambda r: r.liquidation,
+                                             f"liquidation ended ({MarginState(new).name})")
+        return tuple(cancels)
+
+    def _cancel_open(self, account: int, which, reason: str) -> list[int]:
+        out = []
+        for record in self.registry.open_orders(account):
+            if which(record) and self.registry.can(record.order, "cancel"):
+                self.registry.move(record.order, "cancel")
+                self._cancel_reasons[record.order] = reason
+                out.append(record.order)
+        return out
+
+    def place_liquidation(self, account: int, code: str, qty: int, price: int, ts: int) -> int:
+        """A child order of the automatic liquidation: the order id, or -code if the engine refused it."""
+        result = self.engine.place_order(account, self._instrument_ids[code], int(Side.SELL), price, qty, None, ts,
+                                         True)
+        if result > 0:
+            self.registry.add(OrderRecord(order=result, account=account, client_order_id=None, instrument=code,
+                                          side=int(Side.SELL), price=price, qty=qty, ts=ts, liquidation=True))
+        return result
 
     def _genesis(self, command: Genesis) -> Outcome:
         # Only the first record of a journal; the machine was built from it.
@@ -141,14 +189,23 @@ class Machine:
         return self._status(getattr(self.engine, _FLAG_METHODS[command.flag])(command.account, command.on))
 
     def _control(self, command: SetControl) -> Outcome:
-        getattr(self.engine, _CONTROL_METHODS[command.control])(command.on)
+        if command.control == "pause_liquidation":  # the machine's own switch: the engine never liquidates
+            self.liquidator.state.paused = command.on
+        else:
+            getattr(self.engine, _CONTROL_METHODS[command.control])(command.on)
         return _EMPTY
+
+    def _clear_default(self, command: ClearDefault) -> Outcome:
+        return self._status(self.engine.clear_default(command.account))
 
     def _raise(self, command: RaiseLines) -> Outcome:
         return self._status(self.engine.set_line_raise(command.bp))
 
     def _halt(self, command: HaltInstrument) -> Outcome:
-        return self._status(self.engine.set_halted(self.instrument_id(command.instrument), command.halted))
+        outcome = self._status(self.engine.set_halted(self.instrument_id(command.instrument), command.halted))
+        if outcome.result == 0:
+            self.liquidator.market_changed()
+        return outcome
 
     def _place(self, command: PlaceOrder) -> Outcome:
         result = self.engine.place_order(
@@ -197,26 +254,32 @@ class Machine:
         # An execution the broker reports twice (a resend after a reconnection) is applied once.
         if command.exec_id and command.exec_id in self.registry.exec_ids:
             return Outcome(int(RejectCode.DUPLICATE_EXECUTION), (command.order,))
+        record = self.registry.orders.get(command.order)
+        mark = self.engine.instrument(self._instrument_ids[record.instrument])["mark"] \
+            if record is not None and record.liquidation else 0
         code = self.engine.apply_fill(command.order, command.qty, command.price)
         if code:
             return self._refusal(code)
         detail = tuple(self.engine.last_fill())
-        record = self.registry.orders.get(command.order)
         if record is not None:
             self.registry.fill(FillRecord(
                 order=command.order, account=record.account, instrument=record.instrument, side=record.side,
                 qty=command.qty, price=command.price, exec_id=command.exec_id, commission=detail[0],
                 stamp_duty=detail[1], transfer_fee=detail[2], ts=command.ts))
-        return Outcome(0, detail, tuple(self.engine.take_changes()))
+            if record.liquidation:
+                self.liquidator.on_fill(True, command.qty, command.price, mark, detail[0] + detail[1] + detail[2])
+        return self._finish(0, detail, self.engine.take_changes())
 
     def _tick(self, command: Tick) -> Outcome:
+        instr = self._instrument_ids.get(command.instrument, -1)
         try:
-            changes = self.engine.apply_tick(self._instrument_ids.get(command.instrument, -1), command.price,
-                                             command.lock)
+            changes = self.engine.apply_tick(instr, command.price, command.lock)
         except EngineError as exc:
             return Outcome(int(exc.code), tuple(self.engine.last_detail()) if exc.code != RejectCode.UNKNOWN_INSTRUMENT
                            else (-1,))
-        return Outcome(0, (), tuple(changes)) if changes else _EMPTY
+        self.liquidator.on_tick(instr, command.lock, command.volume, command.ts)
+        # a defaulted holder's collateral re-marked can make a waterfall step without a state change
+        return self._finish(0, (), changes) if changes or self.engine.waterfall_pending() else _EMPTY
 
     def _marks(self, command: Marks) -> Outcome:
         if len(command.prices) != len(self.codes):
@@ -225,17 +288,24 @@ class Machine:
             changes = self.engine.apply_marks(command.prices)
         except EngineError as exc:
             return Outcome(int(exc.code), tuple(self.engine.last_detail()))
-        return Outcome(0, (), tuple(changes)) if changes else _EMPTY
+        return self._finish(0, (), changes)
 
     def _clock(self, command: ClockAdvance) -> Outcome:
         changes = self.engine.advance_clock(command.ts)
-        return Outcome(0, (), tuple(changes)) if changes else _EMPTY
+        cancels = self._react(changes) if changes else ()
+        orders = tuple(self.liquidator.run(command.ts))
+        steps = self.engine.take_waterfall()
+        if not changes and not orders and not steps:
+            return _EMPTY
+        return Outcome(0, (), tuple(changes), tuple(steps), orders, cancels)
 
     def _roll(self, command: DayRoll) -> Outcome:
-        outcome = self._status(self.engine.roll_day(command.day))
-        if outcome.result == 0:
-            self.registry.roll()  # day orders are over; the engine expired them
-        return outcome
+        code = self.engine.roll_day(command.day)
+        if code:
+            return self._refusal(code)
+        self.registry.roll()  # day orders are over; the engine expired them
+        self.liquidator.day_rolled()
+        return self._finish(0, (), self.engine.take_changes())
 
     def _reconfigure(self, command: Reconfigure) -> Outcome:
         """New settings and tiers: the engine is rebuilt from its own snapshot under them."""
@@ -261,7 +331,8 @@ class Machine:
         orders, fills = self.registry.export()
         return MachineState(genesis=self.genesis, current=self.current, account_names=list(self.account_names),
                             engine=self.engine.export_state(), account_clients=list(self.account_clients),
-                            orders=orders, fills=fills)
+                            orders=orders, fills=fills,
+                            liquidation=msgspec.convert(msgspec.to_builtins(self.liquidator.state), LiquidationState))
 
     @classmethod
     def from_state(cls, state: MachineState, backend: str | None = None) -> "Machine":
@@ -272,6 +343,13 @@ class Machine:
         machine.account_names = list(state.account_names)
         machine.account_clients = list(state.account_clients) or [""] * len(state.account_names)
         machine.registry.load(state.orders, state.fills)
+        machine.liquidator = Liquidator(machine, msgspec.convert(msgspec.to_builtins(state.liquidation),
+                                                                 LiquidationState)
+                                        if state.liquidation is not None else None)
+        if state.liquidation is None:  # a snapshot from before the liquidator: whoever liquidates, resumes
+            for account in range(len(machine.account_names)):
+                if machine.engine.account(account)["state"] >= MarginState.LIQUIDATING:
+                    machine.liquidator.enter(account)
         return machine
 
     # ---------------------------------------------------------------- events
@@ -347,12 +425,49 @@ class Machine:
             out.append(DayRolled(seq=seq, day=_dt.date.fromordinal(command.day).isoformat()))
         elif kind is Reconfigure:
             out.append(Reconfigured(seq=seq, tiers=[t.name for t in command.tiers]))
+        elif kind is ClearDefault:
+            out.append(DefaultCleared(seq=seq, account=command.account))
         for account, old, new, ratio in outcome.changes:
             new_state = MarginState(new)
             out.append(MarginStateChanged(seq=seq, account=account, old=MarginState(old).name,
                                           new=new_state.name, collateral_ratio_bp=ratio))
             out.append(Alert(seq=seq, account=account, level=_ALERT_LEVEL[new_state], state=new_state.name,
                              collateral_ratio_bp=ratio, message=_ALERT_TEXT[new_state]))
+        if outcome.waterfall:
+            out += self._waterfall_events(outcome.waterfall, seq)
+        for order in outcome.cancels:
+            out.append(CancelRequested(seq=seq, order=order, account=self.registry.orders[order].account,
+                                       reason=self._cancel_reasons.pop(order, "")))
+        if kind is ClockAdvance:
+            for stage in self.liquidator.stages:
+                out.append(LiquidationStaged(
+                    seq=seq, account=stage.account, stage=stage.stage, state=stage.state,
+                    collateral_ratio_bp=stage.collateral_ratio_bp, to_sell=stage.to_sell,
+                    everything=stage.everything, in_flight=stage.in_flight, orders=stage.orders,
+                    skipped=stage.skipped, waiting=stage.waiting, next_ts=stage.next_ns))
+        for order in outcome.orders:
+            record = self.registry.orders[order]
+            out.append(OrderAccepted(
+                seq=seq, order=order, account=record.account, instrument=record.instrument, side="sell",
+                price=record.price, qty=record.qty, client_order_id=None, reserved=0, liquidation=True))
+        return out
+
+    def _waterfall_events(self, steps, seq: int) -> list[Event]:
+        """Events for waterfall steps, with the pool and backstop balances after each step (the
+        platform's balances now, less the steps that came after it)."""
+        platform = self.engine.platform()
+        pool, drawn = platform["insurance_pool"], platform["backstop_drawn"]
+        out: list[Event] = []
+        for account, kind, amount, from_pool, from_backstop, to_receivable in reversed(steps):
+            if kind == 1:
+                out.append(DefaultCovered(seq=seq, account=account, shortfall=amount, from_pool=from_pool,
+                                          from_backstop=from_backstop, to_receivable=to_receivable,
+                                          insurance_pool=pool, backstop_drawn=drawn))
+                pool, drawn = pool + from_pool, drawn - from_backstop
+            else:
+                out.append(ReceivableRecovered(seq=seq, account=account, amount=amount,
+                                               receivable=self.engine.account(account)["receivable"]))
+        out.reverse()
         return out
 
     def _refused(self, command: AnyCommand, code: int, outcome: Outcome, seq: int) -> CommandRefused:

@@ -104,11 +104,14 @@ class OrderRegistry:
         self.by_client_id: dict[tuple[int, str], int] = {}
         self.fills: list[FillRecord] = []
         self.exec_ids: set[str] = set()
+        self._open: dict[int, dict[int, OrderRecord]] = {}  # account -> its open orders by id
 
     def add(self, record: OrderRecord) -> None:
         self.orders[record.order] = record
         if record.client_order_id is not None:
             self.by_client_id[(record.account, record.client_order_id)] = record.order
+        if record.state.open:
+            self._open.setdefault(record.account, {})[record.order] = record
 
     def find(self, account: int, client_order_id: str) -> OrderRecord | None:
         order = self.by_client_id.get((account, client_order_id))
@@ -125,6 +128,8 @@ class OrderRegistry:
         if target is None:
             raise ValueError(f"order {order} in state {record.state.value} cannot take '{event}'")
         record.state = target
+        if not target.open:
+            self._open.get(record.account, {}).pop(order, None)
         return record
 
     def cancel_rejected(self, order: int) -> OrderRecord:
@@ -147,7 +152,12 @@ class OrderRegistry:
         return order
 
     def open_orders(self, account: int) -> list[OrderRecord]:
-        return [r for r in self.orders.values() if r.account == account and r.state.open]
+        """The account's open orders, oldest first."""
+        return sorted(self._open.get(account, {}).values(), key=lambda r: r.order)
+
+    def open_of(self, account: int):
+        """The account's open orders, in no particular order (a cheap view)."""
+        return list(self._open.get(account, {}).values())
 
     def roll(self) -> None:
         """A new trading day: day orders are over, and today's book starts empty."""
@@ -155,6 +165,7 @@ class OrderRegistry:
         self.by_client_id.clear()
         self.fills.clear()
         self.exec_ids.clear()
+        self._open.clear()
 
     # snapshots
     def export(self) -> tuple[list[OrderRecord], list[FillRecord]]:

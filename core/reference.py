@@ -65,6 +65,7 @@ class _Account:
         self.client_order_ids: set = set()
         self.margin_call_day = 0  # trading day the current margin call began
         self.margin_call_deadline_ns = 0  # set by the first day roll after it
+        self.receivable = 0  # a default's shortfall no one covered, owed by the client
         self.book: dict[int, _Position] = {}  # instrument -> position row, until a day roll finds it empty
         self.open_orders: dict[int, _Order] = {}  # order id -> open order
 
@@ -123,7 +124,15 @@ class ReferenceEngine:
         self.stamp_duty_collected = 0
         self.transfer_fees_collected = 0
         self.interest_income = 0
+        self.backstop_line = config.backstop_line
+        self.backstop_drawn = 0
+        self.receivables = 0
+        self.receivables_recovered = 0
+        self.covered_by_pool = 0
+        self.covered_by_backstop = 0
+        self.covered_by_receivable = 0
         self._changes: list[tuple[int, int, int, int]] = []
+        self._steps: list[tuple[int, int, int, int, int, int]] = []
         self._detail: tuple = ()
         self._fill: tuple = ()
 
@@ -182,13 +191,51 @@ class ReferenceEngine:
             a.margin_call_day, a.margin_call_deadline_ns = 0, 0
         self._changes.append((a.ident, int(old), int(new), ratio))
 
+    def _begin(self) -> None:
+        """A command starts: nothing reported yet."""
+        self._changes = []
+        self._steps = []
+
     def _default_if_bankrupt(self, a: _Account, assets: int, liabilities: int) -> None:
         """LIQUIDATING with equity gone and nothing left that could be sold: DEFAULTED."""
         if (a.state == MarginState.LIQUIDATING and liabilities > 0 and assets - liabilities <= 0
                 and not self._has_sellable_shares(a.ident)):
             self._move(a, MarginState.DEFAULTED, collateral_ratio_bp(assets, liabilities))
+            self._settle_default(a)
+
+    def _settle_default(self, a: _Account) -> None:
+        """The default waterfall: a shortfall with nothing left to sell is covered by the insurance
+        pool, then the backstop line, the rest recorded as a receivable; liabilities fall by it,
+        interest first. Later cash of the account repays its receivable once it owes nothing else."""
+        assets, liabilities = self._assets_liabilities(a)
+        shortfall = liabilities - assets
+        if shortfall > 0 and not self._has_sellable_shares(a.ident):
+            from_pool = min(shortfall, self.insurance_pool)
+            from_backstop = min(shortfall - from_pool, max(0, self.backstop_line - self.backstop_drawn))
+            to_receivable = shortfall - from_pool - from_backstop
+            self.insurance_pool -= from_pool
+            self.backstop_drawn += from_backstop
+            self.receivables += to_receivable
+            self.covered_by_pool += from_pool
+            self.covered_by_backstop += from_backstop
+            self.covered_by_receivable += to_receivable
+            a.receivable += to_receivable
+            interest = min(shortfall, a.accrued_interest)
+            a.accrued_interest -= interest
+            a.debt -= shortfall - interest
+            self._steps.append((a.ident, 1, shortfall, from_pool, from_backstop, to_receivable))
+        elif a.receivable > 0 and liabilities == 0 and a.cash - self._reserved_buy(a.ident) > 0:
+            amount = min(a.receivable, a.cash - self._reserved_buy(a.ident))
+            a.cash -= amount
+            a.receivable -= amount
+            self.receivables -= amount
+            self.receivables_recovered += amount
+            self._steps.append((a.ident, 2, amount, 0, 0, -amount))
 
     def _evaluate(self, a: _Account) -> None:
+        if a.state == MarginState.DEFAULTED:
+            self._settle_default(a)  # left only by an operator (clear_default)
+            return
         assets, liabilities = self._assets_liabilities(a)
         new = next_state(a.state, assets, liabilities, self._lines(a), self.config.hysteresis_band_bp)
         if new != a.state:
@@ -217,7 +264,7 @@ class ReferenceEngine:
     # ------------------------------------------------------------ accounts
     def add_account(self, tier: int) -> int:
         """Open an account in tier (index); returns its id, or -code."""
-        self._changes = []
+        self._begin()
         if self.halt_accounts:
             return -self._reject(RC.ACCOUNTS_HALTED)
         if not 0 <= tier < len(self.tiers):
@@ -226,7 +273,7 @@ class ReferenceEngine:
         return len(self.accounts) - 1
 
     def set_tier(self, acct: int, tier: int) -> int:
-        self._changes = []
+        self._begin()
         a = self._account(acct)
         if a is None:
             return self._reject(RC.UNKNOWN_ACCOUNT, acct)
@@ -238,7 +285,7 @@ class ReferenceEngine:
 
     def deposit(self, acct: int, amount: int) -> int:
         """Credit amount (fen) to cash; deposits never repay debt."""
-        self._changes = []
+        self._begin()
         a = self._account(acct)
         if a is None:
             return self._reject(RC.UNKNOWN_ACCOUNT, acct)
@@ -255,7 +302,7 @@ class ReferenceEngine:
 
     def withdraw(self, acct: int, amount: int) -> int:
         """Pay out amount (fen) if free cash covers it and R stays at or above the withdrawal line."""
-        self._changes = []
+        self._begin()
         a = self._account(acct)
         if a is None:
             return self._reject(RC.UNKNOWN_ACCOUNT, acct)
@@ -276,7 +323,7 @@ class ReferenceEngine:
         return 0
 
     def _set_flag(self, acct: int, name: str, on: bool) -> int:
-        self._changes = []
+        self._begin()
         a = self._account(acct)
         if a is None:
             return self._reject(RC.UNKNOWN_ACCOUNT, acct)
@@ -310,7 +357,7 @@ class ReferenceEngine:
 
     def set_line_raise(self, raise_bp: int) -> int:
         """Raise every tier's warning, margin-call, liquidation and restore lines by raise_bp; re-evaluate all."""
-        self._changes = []
+        self._begin()
         if not 0 <= raise_bp <= 100_000:
             return self._reject(RC.INVALID_AMOUNT, raise_bp)
         self.line_raise_bp = raise_bp
@@ -319,11 +366,23 @@ class ReferenceEngine:
         return 0
 
     def set_halted(self, instr: int, on: bool) -> int:
-        self._changes = []
+        self._begin()
         if not 0 <= instr < len(self.instruments):
             return self._reject(RC.UNKNOWN_INSTRUMENT, instr)
         self.instruments[instr].halted = bool(on)
         self._evaluate_holders(instr)
+        return 0
+
+    def clear_default(self, acct: int) -> int:
+        """An operator ends a default once the account owes nothing on the margin book."""
+        self._begin()
+        a = self._account(acct)
+        if a is None:
+            return self._reject(RC.UNKNOWN_ACCOUNT, acct)
+        assets, liabilities = self._assets_liabilities(a)
+        if a.state != MarginState.DEFAULTED or liabilities > 0:
+            return self._reject(RC.DEFAULT_NOT_CLEARABLE, acct, int(a.state), liabilities)
+        self._move(a, MarginState.NORMAL, collateral_ratio_bp(assets, liabilities))
         return 0
 
     # --------------------------------------------------------------- orders
@@ -334,7 +393,7 @@ class ReferenceEngine:
     def place_order(self, acct, instr, side, price, qty, client_order_id, now_ns, liquidation=False) -> int:
         """Run the pre-trade checks and, on acceptance, open the order and reserve for it.
         Returns the new order id (>= 1) or -code."""
-        self._changes = []
+        self._begin()
         code = self._decide(acct, instr, side, price, qty, client_order_id, now_ns, liquidation, True)
         if code:
             return -code
@@ -460,7 +519,7 @@ class ReferenceEngine:
     # ---------------------------------------------------------- executions
     def apply_fill(self, order_id: int, qty: int, price: int) -> int:
         """Apply an execution of qty shares at price (fen) to an open order; 0 or an error code."""
-        self._changes = []
+        self._begin()
         order = self.orders.get(order_id)
         if order is None:
             return self._reject(RC.UNKNOWN_ORDER, order_id)
@@ -521,7 +580,7 @@ class ReferenceEngine:
 
     def close_order(self, order_id: int) -> int:
         """Close an open order's remainder (canceled, expired or refused by the broker), releasing what it held."""
-        self._changes = []
+        self._begin()
         order = self.orders.get(order_id)
         if order is None:
             return self._reject(RC.UNKNOWN_ORDER, order_id)
@@ -545,7 +604,7 @@ class ReferenceEngine:
 
     def apply_tick(self, instr: int, price: int, lock: int = 0) -> list:
         """Set an instrument's mark (fen) and lock, re-evaluate its holders; the margin state changes."""
-        self._changes = []
+        self._begin()
         if not 0 <= instr < len(self.instruments):
             raise EngineError(RC.UNKNOWN_INSTRUMENT, (instr,))
         inst = self.instruments[instr]
@@ -558,7 +617,7 @@ class ReferenceEngine:
 
     def apply_marks(self, prices: Sequence[int]) -> list:
         """Full re-mark: prices[i] is instrument i's new mark (0 keeps it); every account re-evaluated."""
-        self._changes = []
+        self._begin()
         if len(prices) != len(self.instruments):
             raise ValueError(f"apply_marks needs one price per instrument ({len(self.instruments)}), got {len(prices)}")
         for i, p in enumerate(prices):
@@ -575,7 +634,7 @@ class ReferenceEngine:
     def roll_day(self, day: int) -> int:
         """End the trading day and start `day` (a date ordinal): expire orders, accrue interest,
         release T+1, reset previous closes, limits and daily counters; re-evaluate every account."""
-        self._changes = []
+        self._begin()
         if day <= self.trading_day:
             return self._reject(RC.DAY_ROLL_INVALID, day, self.trading_day)
         days = day - self.trading_day
@@ -610,7 +669,7 @@ class ReferenceEngine:
 
     def advance_clock(self, now_ns: int) -> list:
         """Time passes: margin calls whose deposit deadline is at or before now_ns start liquidating."""
-        self._changes = []
+        self._begin()
         for a in self.accounts:
             if (a.state == MarginState.MARGIN_CALL and a.margin_call_deadline_ns
                     and now_ns >= a.margin_call_deadline_ns):
@@ -624,6 +683,15 @@ class ReferenceEngine:
         """Margin state changes of the last command: (account, old, new, collateral_ratio_bp)."""
         changes, self._changes = self._changes, []
         return changes
+
+    def waterfall_pending(self) -> bool:
+        return bool(self._steps)
+
+    def take_waterfall(self) -> list:
+        """Default waterfall steps of the last command: (account, kind, amount, from_pool,
+        from_backstop, to_receivable); kind 1 covers a shortfall, 2 recovers a receivable."""
+        steps, self._steps = self._steps, []
+        return steps
 
     def last_detail(self) -> tuple:
         return self._detail
@@ -646,6 +714,7 @@ class ReferenceEngine:
             self._reserved_buy(acct, non_marginable_only=True), a.sell_cash_today, len(self._open_orders(acct)),
             assets, liabilities, assets - liabilities, collateral_ratio_bp(assets, liabilities),
             a.cash + credit - a.debt - a.accrued_interest - reserved, a.margin_call_deadline_ns,
+            a.receivable,
         )
         return dict(zip(ACCOUNT_FIELDS, values))
 
@@ -700,6 +769,10 @@ class ReferenceEngine:
             "global_kill": self.global_kill, "halt_buys": self.halt_buys, "halt_deposits": self.halt_deposits,
             "halt_accounts": self.halt_accounts, "line_raise_bp": self.line_raise_bp,
             "accounts": len(self.accounts), "next_order_id": self.next_order_id,
+            "backstop_line": self.backstop_line, "backstop_drawn": self.backstop_drawn,
+            "receivables": self.receivables, "receivables_recovered": self.receivables_recovered,
+            "covered_by_pool": self.covered_by_pool, "covered_by_backstop": self.covered_by_backstop,
+            "covered_by_receivable": self.covered_by_receivable,
         }
 
     def liquidation_amount(self, acct: int) -> tuple[int, bool]:
@@ -728,13 +801,16 @@ class ReferenceEngine:
             accounts=[AccountState(a.tier, int(a.state), a.active, a.frozen, a.reduce_only_manual, a.killed, a.cash,
                                    a.debt, a.accrued_interest, a.deposits, a.withdrawals, a.sell_cash_today,
                                    a.tokens, a.token_time, sorted_client_order_ids(a.client_order_ids),
-                                   a.margin_call_day, a.margin_call_deadline_ns)
+                                   a.margin_call_day, a.margin_call_deadline_ns, a.receivable)
                       for a in self.accounts],
             positions=[PositionState(a.ident, i, p.start_of_day, p.bought_today, p.sold_today)
                        for a in self.accounts for i, p in sorted(a.book.items())],
             orders=[OrderState(o.ident, o.account, o.instrument, int(o.side), o.price, o.qty, o.filled,
                                o.cum_notional, o.commission_paid, int(o.status), o.liquidation, o.marginable)
                     for o in sorted(self.orders.values(), key=lambda o: o.ident)],
+            backstop_drawn=self.backstop_drawn, receivables=self.receivables,
+            receivables_recovered=self.receivables_recovered, covered_by_pool=self.covered_by_pool,
+            covered_by_backstop=self.covered_by_backstop, covered_by_receivable=self.covered_by_receivable,
         )
 
     def load_state(self, state: EngineState) -> None:
@@ -746,6 +822,10 @@ class ReferenceEngine:
         self.line_raise_bp, self.insurance_pool = state.line_raise_bp, state.insurance_pool
         self.commission_income, self.stamp_duty_collected = state.commission_income, state.stamp_duty_collected
         self.transfer_fees_collected, self.interest_income = state.transfer_fees_collected, state.interest_income
+        self.backstop_drawn, self.receivables = state.backstop_drawn, state.receivables
+        self.receivables_recovered = state.receivables_recovered
+        self.covered_by_pool, self.covered_by_backstop = state.covered_by_pool, state.covered_by_backstop
+        self.covered_by_receivable = state.covered_by_receivable
         for inst, saved in zip(self.instruments, state.instruments):
             inst.prev_close, inst.mark, inst.halted, inst.lock = saved.prev_close, saved.mark, saved.halted, Lock(saved.lock)
         self.accounts = []
@@ -758,6 +838,7 @@ class ReferenceEngine:
             a.token_time = saved.token_time
             a.client_order_ids = set(saved.client_order_ids)
             a.margin_call_day, a.margin_call_deadline_ns = saved.margin_call_day, saved.margin_call_deadline_ns
+            a.receivable = saved.receivable
             self.accounts.append(a)
         for saved in state.positions:
             p = self.accounts[saved.account].book.setdefault(saved.instrument, _Position())
@@ -772,4 +853,4 @@ class ReferenceEngine:
             if o.status == OrderStatus.OPEN:
                 self.accounts[o.account].open_orders[o.ident] = o
                 self.accounts[o.account].book.setdefault(o.instrument, _Position())
-        self._changes = []
+        self._begin()

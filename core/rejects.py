@@ -69,6 +69,7 @@ class RejectCode(enum.IntEnum):
     WITHDRAWAL_BREACHES_RATIO = 804
     UNKNOWN_TIER = 805
     ACCOUNTS_HALTED = 806
+    DEFAULT_NOT_CLEARABLE = 807
 
     UNKNOWN_ORDER = 901
     ORDER_NOT_OPEN = 902
@@ -121,6 +122,7 @@ DETAIL_KEYS: dict[RejectCode, tuple[str, ...]] = {
     RejectCode.WITHDRAWAL_BREACHES_RATIO: ("post_ratio_bp", "min_bp"),
     RejectCode.UNKNOWN_TIER: ("tier",),
     RejectCode.ACCOUNTS_HALTED: (),
+    RejectCode.DEFAULT_NOT_CLEARABLE: ("account", "state", "liabilities"),
     RejectCode.UNKNOWN_ORDER: ("order",),
     RejectCode.ORDER_NOT_OPEN: ("order",),
     RejectCode.FILL_QUANTITY_INVALID: ("qty", "remaining"),

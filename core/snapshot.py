@@ -39,6 +39,7 @@ class AccountState(msgspec.Struct, array_like=True, frozen=True):
     client_order_ids: list[ClientOrderId]
     margin_call_day: int = 0  # trading day the margin call began (0: none)
     margin_call_deadline_ns: int = 0  # 0 until the next day roll sets it
+    receivable: int = 0  # a default's shortfall recorded against the client
 
 
 class PositionState(msgspec.Struct, array_like=True, frozen=True):
@@ -81,6 +82,14 @@ class EngineState(msgspec.Struct, frozen=True, kw_only=True):
     accounts: list[AccountState]
     positions: list[PositionState]  # sorted by (account, instrument)
     orders: list[OrderState]  # today's book, by order id
+    # the default waterfall (fen): the backstop line drawn, receivables outstanding and recovered,
+    # and what covered the shortfalls so far
+    backstop_drawn: int = 0
+    receivables: int = 0
+    receivables_recovered: int = 0
+    covered_by_pool: int = 0
+    covered_by_backstop: int = 0
+    covered_by_receivable: int = 0
 
 
 def sorted_client_order_ids(ids) -> list[ClientOrderId]:

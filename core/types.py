@@ -30,4 +30,5 @@ ACCOUNT_FIELDS = (
     "cash", "debt", "accrued_interest", "deposits", "withdrawals", "net_deposits", "credit_line",
     "market_value", "reserved_buy", "cash_reserved_non_marginable", "sell_cash_today", "open_orders",
     "assets", "liabilities", "equity", "collateral_ratio_bp", "buying_power", "margin_call_deadline_ns",
+    "receivable",
 )

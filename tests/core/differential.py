@@ -38,6 +38,8 @@ class Lockstep:
         self.n_instruments = len(instruments)
         self.now = NOW
         self.ledger: list[int] = []  # per account: what cash - debt - accrued interest must equal
+        self.shortfall = 0  # default shortfalls covered, and receivables recovered, seen so far
+        self.recovered = 0
         self.log: list[str] = []
 
     # ------------------------------------------------------------ plumbing
@@ -55,6 +57,16 @@ class Lockstep:
         if results[0][0] == "ok" and isinstance(results[0][1], int) and results[0][1] != 0:
             self.same("last_detail")
         self.same("take_changes")
+        for acct, kind, amount, pool, backstop, receivable in self.same("take_waterfall"):
+            # a covered shortfall lowers the liabilities by its amount; a recovery pays cash out
+            if kind == 1:
+                assert amount == pool + backstop + receivable > 0
+                self.ledger[acct] += amount
+                self.shortfall += amount
+            else:
+                assert amount == -receivable > 0 and pool == backstop == 0
+                self.ledger[acct] -= amount
+                self.recovered += amount
         return results[0]
 
     def same(self, method: str, *args):
@@ -131,7 +143,16 @@ class Lockstep:
 
     # ------------------------------------------------------------ checks
     def check_everything(self) -> None:
-        self.same("platform")
+        platform = self.same("platform")
+        covered = platform["covered_by_pool"] + platform["covered_by_backstop"] + platform["covered_by_receivable"]
+        receivables = sum(a.receivable for a in self.ref.accounts)
+        if (covered != self.shortfall or platform["receivables_recovered"] != self.recovered
+                or platform["receivables"] != platform["covered_by_receivable"] - self.recovered != receivables
+                or platform["backstop_drawn"] != platform["covered_by_backstop"]
+                or not 0 <= platform["backstop_drawn"] <= platform["backstop_line"]
+                or platform["insurance_pool"] < 0):
+            raise Divergence(f"the waterfall does not add up: {platform}, shortfalls {self.shortfall}, "
+                             f"recovered {self.recovered}\n" + self.history())
         for acct in range(len(self.ref.accounts)):
             view = self.same("account", acct)
             positions = self.same("positions_of", acct)

@@ -401,6 +401,7 @@ def test_every_engine_reject_code_has_a_test():
     """The gateway issues NOT_ENTITLED; every other code must be produced by a test in tests/core."""
     import tests.core.test_engine_commands  # noqa: F401  (registers its codes)
     import tests.core.test_machine  # noqa: F401
+    import tests.core.test_waterfall  # noqa: F401
 
     missing = {c for c in RC if c not in COVERAGE} - {RC.NOT_ENTITLED}
     assert not missing, sorted(c.name for c in missing)

@@ -83,7 +83,11 @@ def test_sell_below_the_minimum_commission_is_paid_from_cash_then_debt(backend):
     result = engine.fill(sell, 100, 3)  # 300 fen notional, 500 commission: net proceeds -200
     assert (result.debt_drawn, result.debt_repaid) == (150, 0)
     view = engine.account(acct)
-    assert (view["cash"], view["debt"], view["market_value"]) == (0, 150, 0)
+    # 150 fen owed and nothing left: the account defaults at once and the waterfall covers it
+    # (the insurance pool is empty; the backstop line pays)
+    assert [c.new.name for c in result.changes] == ["LIQUIDATING", "DEFAULTED"]
+    assert [(s.kind, s.amount, s.from_backstop) for s in engine.waterfall()] == [("cover", 150, 150)]
+    assert (view["cash"], view["debt"], view["market_value"], view["receivable"]) == (0, 0, 0, 0)
 
 
 def test_cash_earmarked_for_open_non_marginable_buys_is_not_spent_on_credit_buys(engine):

@@ -1,0 +1,1 @@
+"""The stress test: a market scenario against a population of margin accounts, and its report."""
