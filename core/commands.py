@@ -188,10 +188,29 @@ class Reconfigure(Command, tag="config"):
     tiers: list[Tier]
 
 
+class Break(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One difference between the engine's books and the custodian's (fen or shares)."""
+
+    account: int
+    item: str  # "cash", "fees" or "position <code>"
+    ours: int
+    theirs: int
+
+
+class Reconciled(Command, tag="recon"):
+    """The custodian's end-of-day statement, compared with the engine's books: what was checked
+    and every break found. Recorded so that an audit shows what was known at the close."""
+
+    day: int
+    accounts: int
+    breaks: list[Break] = []
+    ts: Nanos = 0
+
+
 AnyCommand = Union[
     Genesis, OpenAccount, SetTier, Deposit, Withdraw, SetAccountFlag, SetControl, RaiseLines,
     HaltInstrument, PlaceOrder, CancelOrder, OrderClosed, Fill, Tick, Marks, ClockAdvance, DayRoll,
-    Reconfigure, BrokerAck, BrokerCancelReject, ClearDefault,
+    Reconfigure, BrokerAck, BrokerCancelReject, ClearDefault, Reconciled,
 ]
 
 

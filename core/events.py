@@ -197,6 +197,12 @@ class DefaultCleared(Event, tag="default_cleared"):
     account: int
 
 
+class ReconciliationReported(Event, tag="reconciliation"):
+    day: str
+    accounts: int
+    breaks: list[dict]  # account, item, ours, theirs, difference
+
+
 class DayRolled(Event, tag="day_rolled"):
     day: str  # ISO date
 
@@ -209,5 +215,5 @@ AnyEvent = Union[
     AccountOpened, CommandRefused, TierSet, Deposited, Withdrawn, AccountFlagSet, ControlSet, LinesRaised,
     InstrumentHalted, OrderAccepted, OrderRejected, CancelRequested, OrderCanceled, OrderFilled,
     MarginStateChanged, Alert, DayRolled, Reconfigured, OrderAcknowledged, CancelRejected, LiquidationStaged,
-    DefaultCovered, ReceivableRecovered, DefaultCleared,
+    DefaultCovered, ReceivableRecovered, DefaultCleared, ReconciliationReported,
 ]

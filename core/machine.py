@@ -14,7 +14,7 @@ import datetime as _dt
 import msgspec
 
 from .commands import (
-    AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClearDefault, ClockAdvance, DayRoll, Deposit, Fill, Genesis,
+    AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClearDefault, ClockAdvance, DayRoll, Reconciled, Deposit, Fill, Genesis,
     HaltInstrument, Marks, OpenAccount, OrderClosed, Outcome, PlaceOrder, RaiseLines, Reconfigure, SetAccountFlag,
     SetControl, SetTier, Tick, Withdraw,
 )
@@ -23,7 +23,7 @@ from .events import (
     AccountFlagSet, AccountOpened, Alert, CancelRejected, CancelRequested, CommandRefused, ControlSet,
     DefaultCleared, DefaultCovered, DayRolled, Deposited, Event, InstrumentHalted, LinesRaised, LiquidationStaged,
     MarginStateChanged, OrderAccepted, OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected,
-    ReceivableRecovered, Reconfigured, TierSet, Withdrawn,
+    ReceivableRecovered, ReconciliationReported, Reconfigured, TierSet, Withdrawn,
 )
 from .liquidation import Liquidator, LiquidationState
 from .orders import FillRecord, OrderRecord, OrderRegistry, OrderState
@@ -63,6 +63,9 @@ class MachineState(msgspec.Struct, frozen=True, kw_only=True):
     orders: list[OrderRecord] = []
     fills: list[FillRecord] = []
     liquidation: LiquidationState | None = None
+    trade_cash: list[int] = []  # per account: net cash its fills moved (sells - buys - fees)
+    fees_paid: list[int] = []
+    reconciliation: Reconciled | None = None  # the last end-of-day reconciliation
 
 
 class Machine:
@@ -81,6 +84,10 @@ class Machine:
         self.account_clients: list[str] = []  # the API client that owns each account ("": none)
         self.registry = OrderRegistry()
         self.liquidator = Liquidator(self)
+        # per account, what the custodian's books must also show: cash moved by fills, fees paid
+        self.trade_cash: list[int] = []
+        self.fees_paid: list[int] = []
+        self.reconciliation: Reconciled | None = None
         self._cancel_reasons: dict[int, str] = {}  # order -> why the machine cancels it (for events)
         #: command type -> handler; execute() is exactly a lookup here (replay calls them directly)
         self.handlers = {
@@ -90,7 +97,7 @@ class Machine:
             OrderClosed: self._closed, Fill: self._fill, Tick: self._tick, Marks: self._marks,
             ClockAdvance: self._clock, DayRoll: self._roll, Reconfigure: self._reconfigure,
             BrokerAck: self._broker_ack, BrokerCancelReject: self._broker_cancel_reject,
-            ClearDefault: self._clear_default,
+            ClearDefault: self._clear_default, Reconciled: self._reconciled,
         }
 
     def _configure(self, config, tiers) -> None:
@@ -174,6 +181,8 @@ class Machine:
             return self._refusal(result)
         self.account_names.append(command.name)
         self.account_clients.append(command.client)
+        self.trade_cash.append(0)
+        self.fees_paid.append(0)
         return Outcome(result)
 
     def _set_tier(self, command: SetTier) -> Outcome:
@@ -193,6 +202,10 @@ class Machine:
             self.liquidator.state.paused = command.on
         else:
             getattr(self.engine, _CONTROL_METHODS[command.control])(command.on)
+        return _EMPTY
+
+    def _reconciled(self, command: Reconciled) -> Outcome:
+        self.reconciliation = command
         return _EMPTY
 
     def _clear_default(self, command: ClearDefault) -> Outcome:
@@ -266,8 +279,12 @@ class Machine:
                 order=command.order, account=record.account, instrument=record.instrument, side=record.side,
                 qty=command.qty, price=command.price, exec_id=command.exec_id, commission=detail[0],
                 stamp_duty=detail[1], transfer_fee=detail[2], ts=command.ts))
+            fees = detail[0] + detail[1] + detail[2]
+            notional = command.qty * command.price
+            self.trade_cash[record.account] += (notional if record.side == Side.SELL else -notional) - fees
+            self.fees_paid[record.account] += fees
             if record.liquidation:
-                self.liquidator.on_fill(True, command.qty, command.price, mark, detail[0] + detail[1] + detail[2])
+                self.liquidator.on_fill(True, command.qty, command.price, mark, fees)
         return self._finish(0, detail, self.engine.take_changes())
 
     def _tick(self, command: Tick) -> Outcome:
@@ -332,7 +349,9 @@ class Machine:
         return MachineState(genesis=self.genesis, current=self.current, account_names=list(self.account_names),
                             engine=self.engine.export_state(), account_clients=list(self.account_clients),
                             orders=orders, fills=fills,
-                            liquidation=msgspec.convert(msgspec.to_builtins(self.liquidator.state), LiquidationState))
+                            liquidation=msgspec.convert(msgspec.to_builtins(self.liquidator.state), LiquidationState),
+                            trade_cash=list(self.trade_cash), fees_paid=list(self.fees_paid),
+                            reconciliation=self.reconciliation)
 
     @classmethod
     def from_state(cls, state: MachineState, backend: str | None = None) -> "Machine":
@@ -343,6 +362,10 @@ class Machine:
         machine.account_names = list(state.account_names)
         machine.account_clients = list(state.account_clients) or [""] * len(state.account_names)
         machine.registry.load(state.orders, state.fills)
+        n = len(machine.account_names)
+        machine.trade_cash = list(state.trade_cash) or [0] * n
+        machine.fees_paid = list(state.fees_paid) or [0] * n
+        machine.reconciliation = state.reconciliation
         machine.liquidator = Liquidator(machine, msgspec.convert(msgspec.to_builtins(state.liquidation),
                                                                  LiquidationState)
                                         if state.liquidation is not None else None)
@@ -427,6 +450,11 @@ class Machine:
             out.append(Reconfigured(seq=seq, tiers=[t.name for t in command.tiers]))
         elif kind is ClearDefault:
             out.append(DefaultCleared(seq=seq, account=command.account))
+        elif kind is Reconciled:
+            out.append(ReconciliationReported(
+                seq=seq, day=_dt.date.fromordinal(command.day).isoformat(), accounts=command.accounts,
+                breaks=[{"account": b.account, "item": b.item, "ours": b.ours, "theirs": b.theirs,
+                         "difference": b.ours - b.theirs} for b in command.breaks]))
         for account, old, new, ratio in outcome.changes:
             new_state = MarginState(new)
             out.append(MarginStateChanged(seq=seq, account=account, old=MarginState(old).name,

@@ -17,7 +17,7 @@ import msgspec
 from aiohttp import web
 
 from core.commands import (
-    Deposit, HaltInstrument, OpenAccount, RaiseLines, SetAccountFlag, SetControl, SetTier, Withdraw,
+    ClearDefault, Deposit, HaltInstrument, OpenAccount, RaiseLines, SetAccountFlag, SetControl, SetTier, Withdraw,
 )
 from core.events import CommandRefused
 from core.margin import MarginState
@@ -53,6 +53,7 @@ class Controls(msgspec.Struct, forbid_unknown_fields=True):
     halt_buys: bool | None = None
     halt_deposits: bool | None = None
     halt_accounts: bool | None = None
+    pause_liquidation: bool | None = None
 
 
 class Lines(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,6 +69,10 @@ class InjectTick(msgspec.Struct, forbid_unknown_fields=True):
     ask_size: int = 0
     volume: int = 0
     lock: Literal[-1, 0, 1] = 0
+
+
+class AdvanceClock(msgspec.Struct, forbid_unknown_fields=True):
+    seconds: float  # of simulated time, > 0
 
 
 class InjectDay(msgspec.Struct, forbid_unknown_fields=True):
@@ -201,7 +206,8 @@ async def halt_instrument(request, gw):
 
 @_handler
 async def controls(request, gw):
-    """Emergency controls: global kill switch, halt new buys, halt new deposits, halt new accounts."""
+    """Emergency controls: global kill switch, halt new buys, halt new deposits, halt new accounts,
+    pause (or resume) automatic liquidation."""
     body = await _body(request, Controls)
     changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
     if not changes:
@@ -238,6 +244,59 @@ async def kill_account(request, gw):
 async def raise_lines(request, gw):
     """Raise every tier's warning, margin-call, liquidation and restore lines by raise_bp (0 resets)."""
     return await _apply(gw, RaiseLines(bp=(await _body(request, Lines)).raise_bp))
+
+
+@_handler
+async def clear_default(request, gw):
+    """End an account's default (once it owes nothing on the margin book)."""
+    return await _apply(gw, ClearDefault(account=_int(request, "account")))
+
+
+@_handler
+async def liquidations(request, gw):
+    """Accounts the liquidator is working on: state, ratio, what is left to sell, the next stage."""
+    await gw.settled()
+    engine, liquidator = gw.machine.engine, gw.machine.liquidator
+    out = []
+    for account, st in sorted(liquidator.state.accounts.items()):
+        view = engine.account(account)
+        to_sell, everything = engine.liquidation_amount(account)
+        working = [r.order for r in gw.machine.registry.open_orders(account) if r.liquidation]
+        out.append({"account": account, "state": MarginState(view["state"]).name,
+                    "collateral_ratio_bp": view["collateral_ratio_bp"], "equity": view["equity"],
+                    "to_sell": to_sell, "everything": everything, "stages": st.stage,
+                    "next_stage_ms": st.next_ns // 1_000_000, "waiting": st.waiting_epoch == liquidator.state.epoch,
+                    "working_orders": working})
+    return web.json_response({"paused": liquidator.state.paused, "accounts": out})
+
+
+@_handler
+async def reconciliation(request, gw):
+    """The last end-of-day reconciliation with the custodian's books (POST: run one now)."""
+    if request.method == "POST":
+        gw.reconcile()
+    await gw.settled()
+    last = gw.machine.reconciliation
+    if last is None:
+        return web.json_response({"reconciled": False})
+    return web.json_response({
+        "reconciled": True, "day": dt.date.fromordinal(last.day).isoformat(), "accounts": last.accounts,
+        "breaks": [{"account": b.account, "item": b.item, "ours": b.ours, "theirs": b.theirs,
+                    "difference": b.ours - b.theirs} for b in last.breaks]})
+
+
+@_handler
+async def advance_clock(request, gw):
+    """Move simulated time forward (drills and tests, with market injection allowed)."""
+    _market_allowed(gw)
+    body = await _body(request, AdvanceClock)
+    if not 0 < body.seconds <= 7 * 86_400:
+        raise _Bad("seconds must be in (0, 604800]")
+    gw.clock.advance(gw.clock.now() + int(body.seconds * 1e9))
+    gw.advance_clock()
+    await asyncio.sleep(0)
+    await gw.settled()
+    return web.json_response({"ok": True, "seq": gw.journaled.journal.seq, "now_ms": gw.now() // 1_000_000})
 
 
 @_handler
@@ -281,6 +340,7 @@ async def kpis(request, gw):
     for v in accounts:
         states[MarginState(v["state"]).name] += 1
     income = platform["interest_income"] + platform["insurance_pool"] + platform["commission_income"]
+    liquidation = gw.machine.liquidator.state
     return web.json_response({
         "trading_day": dt.date.fromordinal(platform["trading_day"]).isoformat(), "accounts": len(accounts),
         "accounts_by_state": states,
@@ -293,8 +353,16 @@ async def kpis(request, gw):
         "total_debt_fen": debt, "commission_income_fen": platform["commission_income"],
         "interest_income_fen": platform["interest_income"],
         "alerts_by_level": dict(gw.alert_counts),
-        "controls": {k: platform[k] for k in ("global_kill", "halt_buys", "halt_deposits", "halt_accounts",
-                                              "line_raise_bp")},
+        "controls": {**{k: platform[k] for k in ("global_kill", "halt_buys", "halt_deposits", "halt_accounts",
+                                                 "line_raise_bp")},
+                     "pause_liquidation": liquidation.paused},
+        "waterfall": {k: platform[k] for k in ("backstop_line", "backstop_drawn", "receivables",
+                                               "receivables_recovered", "covered_by_pool", "covered_by_backstop",
+                                               "covered_by_receivable")},
+        "liquidation": {"accounts": len(liquidation.accounts), "liquidated_notional_fen": liquidation.liquidated_notional,
+                        "fills": liquidation.liquidation_fills,
+                        "loss_rate": ((liquidation.liquidation_shortfall + liquidation.liquidation_fees)
+                                      / liquidation.liquidated_notional if liquidation.liquidated_notional else 0.0)},
     })
 
 
@@ -350,6 +418,11 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/accounts/{account}/reduce-only", _flag("reduce_only"))
     app.router.add_post("/admin/accounts/{account}/active", _flag("active"))
     app.router.add_post("/admin/accounts/{account}/kill", kill_account)
+    app.router.add_post("/admin/accounts/{account}/clear-default", clear_default)
+    app.router.add_get("/admin/liquidations", liquidations)
+    app.router.add_get("/admin/reconciliation", reconciliation)
+    app.router.add_post("/admin/reconciliation", reconciliation)
+    app.router.add_post("/admin/clock", advance_clock)
     app.router.add_post("/admin/instruments/{code}/halt", halt_instrument)
     app.router.add_post("/admin/controls", controls)
     app.router.add_post("/admin/lines", raise_lines)

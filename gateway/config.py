@@ -8,6 +8,7 @@
     [[clients]] API keys of the algorithmic clients
     [admin]    the operators' tokens (they cannot trade)
     [demo]     demo accounts and a demo strategy (make run)
+    [alerts]   the margin-alert webhook
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     seed: int = 1
 
 
+class AlertSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    webhook_url: str = ""  # margin state changes are POSTed here as JSON (empty: no webhook)
+    webhook_secret: str = ""  # signs each body: X-Beacon-Signature: sha256=<hex HMAC>
+    timeout_s: float = 2.0  # per attempt
+    retries: int = 3  # after the first attempt, on errors, timeouts, 5xx and 429
+    backoff_s: float = 0.5  # doubled per retry
+    queue_limit: int = 10_000  # alerts waiting; past it the oldest is dropped (and counted)
+
+
 class Client(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     client: str  # the client's name: accounts opened for it are its to trade
     api_key: str
@@ -92,6 +102,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     clients: list[Client] = []
     admin: AdminSettings = AdminSettings()
     demo: DemoSettings = DemoSettings()
+    alerts: AlertSettings = AlertSettings()
 
     def validate(self) -> "Config":
         keys = [c.api_key for c in self.clients]

@@ -32,6 +32,14 @@ class Metrics:
         self.alerts = Counter("beacon_alerts", "Margin alerts by level", ["level"], registry=r)
         self.journal_seq = Gauge("beacon_journal_seq", "Last journal sequence number", registry=r)
         self.journal_safe = Gauge("beacon_journal_safe_seq", "Last sequence number safe to acknowledge", registry=r)
+        self.webhooks = Counter("beacon_alert_webhooks", "Alert webhook deliveries by outcome", ["outcome"],
+                                registry=r)
+        self.liquidation_orders = Counter("beacon_liquidation_orders", "Liquidation child orders placed", registry=r)
+        self.liquidation_stages = Counter("beacon_liquidation_stages", "Liquidation stages run", registry=r)
+        self.shortfall = Counter("beacon_default_shortfall_fen", "Default shortfalls covered, by source (fen)",
+                                 ["source"], registry=r)
+        self.reconciliation_breaks = Gauge("beacon_reconciliation_breaks",
+                                           "Breaks found by the last end-of-day reconciliation", registry=r)
         if gateway is not None:
             r.register(_StateCollector(gateway))
 
@@ -55,3 +63,17 @@ class _StateCollector:
         for name, n in counts.items():
             family.add_metric([name], n)
         yield family
+        if engine is None:
+            return
+        platform = engine.platform()
+        for name, key, text in (
+                ("beacon_insurance_pool_fen", "insurance_pool", "Insurance pool balance"),
+                ("beacon_backstop_drawn_fen", "backstop_drawn", "Backstop credit line drawn"),
+                ("beacon_backstop_line_fen", "backstop_line", "Backstop credit line"),
+                ("beacon_receivables_fen", "receivables", "Receivables from defaulted clients outstanding")):
+            gauge = GaugeMetricFamily(name, text)
+            gauge.add_metric([], platform[key])
+            yield gauge
+        paused = GaugeMetricFamily("beacon_liquidation_paused", "1 while an operator has paused liquidation")
+        paused.add_metric([], int(self.gateway.machine.liquidator.state.paused))
+        yield paused

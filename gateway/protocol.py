@@ -154,6 +154,7 @@ class OrderAck(Push, tag="order_accepted", kw_only=True):
     price: int
     reserved: int
     status: str = "pending_new"
+    liquidation: bool = False  # placed by the platform's automatic liquidation, not by the client
 
 
 class OrderReject(Push, tag="order_rejected", kw_only=True):
@@ -216,6 +217,7 @@ class AccountView(Push, tag="account", kw_only=True):
     reduce_only: bool
     frozen: bool
     margin_call_deadline_ms: int = 0
+    receivable: int = 0  # a default's shortfall the platform covered and the client owes
 
 
 class PositionView(msgspec.Struct, kw_only=True):
@@ -280,6 +282,7 @@ class MarginUpdate(Push, tag="margin", kw_only=True):
     collateral_ratio_bp: int
     level: str  # info | warning | critical
     message: str
+    deadline_ms: int = 0  # a margin call's deposit deadline, once set (the next trading day's 09:30)
 
 
 class Market(Push, tag="market", kw_only=True):

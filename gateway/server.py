@@ -74,17 +74,19 @@ def _rewrite_refs(node, prefix: str):
 
 def openapi_document() -> dict:
     bodies = {name: getattr(admin, name) for name in ("NewAccount", "Amount", "TierChange", "Switch", "Halt",
-                                                         "Controls", "Lines", "InjectTick", "InjectDay", "Result")}
+                                                         "Controls", "Lines", "InjectTick", "InjectDay", "AdvanceClock",
+                                                         "Result")}
     schemas, components = msgspec.json.schema_components(list(bodies.values()),
                                                          ref_template="#/components/schemas/{name}")
 
-    def post(summary: str, body: str, path_params: tuple = ()) -> dict:
+    def post(summary: str, body: str | None, path_params: tuple = ()) -> dict:
+        request = {} if body is None else {"requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{body}"}}}}}
         return {"post": {
             "summary": summary, "security": [{"bearer": []}],
             "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
                            for n in path_params],
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{body}"}}}},
+            **request,
             "responses": {"200": {"description": "done, durable in the journal", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Result"}}}},
                 "400": {"description": "malformed request (the message names the problem)"},
@@ -111,6 +113,12 @@ def openapi_document() -> dict:
         "/admin/instruments/{code}/halt": post("Halt or resume an instrument", "Halt", ("code",)),
         "/admin/controls": post("Emergency controls", "Controls"),
         "/admin/lines": post("Raise all margin lines by N bp", "Lines"),
+        "/admin/accounts/{account}/clear-default": post("End a default once nothing is owed on the margin book",
+                                                        None, ("account",)),
+        "/admin/liquidations": get("Accounts in automatic liquidation"),
+        "/admin/reconciliation": {**get("The last end-of-day reconciliation"),
+                                  **post("Reconcile with the custodian's books now", None)},
+        "/admin/clock": post("Advance simulated time (when market injection is allowed)", "AdvanceClock"),
         "/admin/kpis": get("Platform KPIs"),
         "/admin/market/tick": post("Inject a market tick (when allowed)", "InjectTick"),
         "/admin/market/day": post("Roll the trading day (when market injection is allowed)", "InjectDay"),

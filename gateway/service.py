@@ -20,12 +20,13 @@ from pathlib import Path
 import msgspec
 
 from core.commands import (
-    AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClockAdvance, DayRoll, Deposit, Fill, Genesis,
-    HaltInstrument, OpenAccount, OrderClosed, Outcome, PlaceOrder, Tick as TickCommand,
+    AnyCommand, Break, BrokerAck, BrokerCancelReject, CancelOrder, ClockAdvance, DayRoll, Deposit, Fill, Genesis,
+    HaltInstrument, OpenAccount, OrderClosed, Outcome, PlaceOrder, Reconciled, Tick as TickCommand,
 )
 from core.events import (
-    AccountFlagSet, AccountOpened, CancelRejected, CancelRequested, Deposited, Event, MarginStateChanged, OrderAccepted,
-    OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected, TierSet, Withdrawn,
+    AccountFlagSet, AccountOpened, CancelRejected, CancelRequested, DefaultCleared, DefaultCovered, Deposited, Event,
+    LiquidationStaged, MarginStateChanged, OrderAccepted, OrderAcknowledged, OrderCanceled, OrderFilled,
+    OrderRejected, ReceivableRecovered, ReconciliationReported, TierSet, Withdrawn,
 )
 from core.instruments import Universe
 from core.machine import Machine
@@ -47,6 +48,7 @@ from simulators.market.messages import DayClose, DayOpen, InstrumentStatus, Mark
 from . import protocol as p
 from .config import Config
 from .metrics import Metrics
+from .webhooks import WebhookNotifier
 
 log = logging.getLogger("beacon")
 SIDE = {1: "buy", 2: "sell"}
@@ -76,6 +78,7 @@ class Gateway:
         self.simulator: MarketSimulator | None = None
         self._tasks: list[asyncio.Task] = []
         self._next_clock_ns = 0
+        self.webhook: WebhookNotifier | None = None
         self.started = False
 
     # ================================================================= start and stop
@@ -99,8 +102,8 @@ class Gateway:
         if self.simulator is not None:
             start_ns = day_time_ns(self.simulator.days[0], 9 * 3600 + 30 * 60)
             self.clock = SimClock(start_ns, speed=cfg.market.speed or None)
-        else:
-            self.clock = SimClock(time.time_ns(), speed=1.0)
+        else:  # prices arrive from an operator or a driver: wall-clock time (speed 0: only when told)
+            self.clock = SimClock(time.time_ns(), speed=cfg.market.speed or None)
         broker_config = BrokerConfig(seed=cfg.broker.seed, reject_rate=cfg.broker.reject_rate,
                                      latency=PRESETS[cfg.broker.latency])
         self.broker = SimulatedBroker(self.universe, broker_config, self.clock,
@@ -109,9 +112,17 @@ class Gateway:
         await self._close_orders_the_broker_lost()
         if cfg.demo.accounts:
             await self._open_demo_accounts()
+        alerts = cfg.alerts
+        if alerts.webhook_url:
+            self.webhook = WebhookNotifier(alerts.webhook_url, secret=alerts.webhook_secret,
+                                           timeout_s=alerts.timeout_s, retries=alerts.retries,
+                                           backoff_s=alerts.backoff_s, queue_limit=alerts.queue_limit,
+                                           on_result=lambda outcome: self.metrics.webhooks.labels(outcome).inc())
+            await self.webhook.start()
         self._tasks.append(asyncio.create_task(self._broker_reports(), name="broker-reports"))
         if self.simulator is not None:
             self._tasks.append(asyncio.create_task(self._market_feed(), name="market-feed"))
+        self._tasks.append(asyncio.create_task(self._clock_ticker(), name="clock"))
         self.started = True
 
     def _start_day(self) -> int:
@@ -125,11 +136,13 @@ class Gateway:
         return today.toordinal()
 
     def _load_custodian_books(self) -> None:
-        """The in-process broker starts empty: give its books the engine's opening positions and cash."""
+        """The in-process broker starts empty: give its books the engine's opening positions and the
+        cash the account has moved (deposits, withdrawals, fills)."""
         engine = self.machine.engine
         for account in range(engine.platform()["accounts"]):
             view = engine.account(account)
-            self.broker.books.credit(str(account), view["cash"])
+            self.broker.books.credit(str(account), view["deposits"] - view["withdrawals"]
+                                     + self.machine.trade_cash[account])
             for pos in engine.positions_of(account):
                 if pos["start_of_day"]:
                     self.broker.books.load_position(str(account), self.universe.instruments[pos["instrument"]].code,
@@ -159,6 +172,8 @@ class Gateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.webhook is not None:
+            await self.webhook.close()
         if self.broker is not None:
             await self.broker.close()
         if self.committer is not None:
@@ -233,6 +248,13 @@ class Gateway:
         price = -(-(mark * (10_000 - collar)) // 10_000 // tick) * tick
         return max(price, view["limit_down"]) if view["limit_down"] else max(price, tick)
 
+    def _route_record(self, record) -> None:
+        """A liquidation child the machine placed: sent as a market-like sell (its limit is the floor)."""
+        broker_order = BrokerOrder(cl_ord_id=str(record.order), account=str(record.account),
+                                   instrument=record.instrument, side=record.side, price=record.price,
+                                   qty=record.qty, market_like=True)
+        asyncio.get_running_loop().create_task(self._send_to_broker(record.order, broker_order))
+
     def _route(self, order: int, command: PlaceOrder, market_like: bool) -> None:
         broker_order = BrokerOrder(cl_ord_id=str(order), account=str(command.account), instrument=command.instrument,
                                    side=command.side, price=command.price, qty=command.qty, market_like=market_like)
@@ -298,6 +320,53 @@ class Gateway:
         elif kind == "cancel_rejected":
             self.submit(BrokerCancelReject(order=order, reason=report.reason, ts=ts))
 
+    def advance_clock(self) -> None:
+        """Time passes for the engine (margin-call deadlines, liquidation stages), at most once per
+        clock_every_s of simulated time."""
+        now = self.clock.now()
+        if now >= self._next_clock_ns:
+            self.submit(ClockAdvance(ts=now))
+            self._next_clock_ns = now + int(self.config.market.clock_every_s * 1e9)
+
+    async def _clock_ticker(self) -> None:
+        """Quiet markets still have a clock: deadlines pass and liquidation goes on between trades."""
+        market = self.config.market
+        wall_step = market.clock_every_s / market.speed if market.speed else market.clock_every_s
+        while True:
+            await asyncio.sleep(wall_step)
+            try:
+                self.advance_clock()
+            except Exception:  # the clock must keep ticking
+                log.exception("clock advance failed")
+
+    def reconcile(self) -> Reconciled:
+        """Compare every account's cash moved, fees and positions with the custodian's statement;
+        the comparison is journaled (a Reconciled command) and its breaks reported."""
+        statement = self.broker.books.statement()
+        engine = self.machine.engine
+        breaks: list[Break] = []
+        n = engine.platform()["accounts"]
+        for account in range(n):
+            view = engine.account(account)
+            theirs = statement.get(str(account), {"cash": 0, "fees": 0, "positions": {}})
+            ours_cash = view["deposits"] - view["withdrawals"] + self.machine.trade_cash[account]
+            if ours_cash != theirs["cash"]:
+                breaks.append(Break(account, "cash", ours_cash, theirs["cash"]))
+            if self.machine.fees_paid[account] != theirs["fees"]:
+                breaks.append(Break(account, "fees", self.machine.fees_paid[account], theirs["fees"]))
+            ours_positions = {self.universe.instruments[pos["instrument"]].code: pos["held"]
+                              for pos in engine.positions_of(account) if pos["held"]}
+            for code in sorted(set(ours_positions) | set(theirs["positions"])):
+                a, b = ours_positions.get(code, 0), theirs["positions"].get(code, 0)
+                if a != b:
+                    breaks.append(Break(account, f"position {code}", a, b))
+        for account in sorted(set(statement) - {str(a) for a in range(n)}):
+            breaks.append(Break(-1, f"custodian account {account} unknown to the gateway", 0,
+                                statement[account]["cash"]))
+        command = Reconciled(day=engine.platform()["trading_day"], accounts=n, breaks=breaks, ts=self.now())
+        self.submit(command)
+        return command
+
     # ================================================================= the market
     async def _market_feed(self) -> None:
         speed = self.config.market.speed
@@ -324,16 +393,15 @@ class Gateway:
                 push = market_push(message)
                 for session in list(subscribers):
                     session.send_market(push)
+        elif isinstance(message, DayClose):
+            self.reconcile()
         elif isinstance(message, DayOpen):
             if message.day > self.machine.engine.platform()["trading_day"]:
                 self.submit(DayRoll(day=message.day))
         elif isinstance(message, InstrumentStatus):
             self.submit(HaltInstrument(instrument=message.instrument, halted=message.halted))
         if message.ts >= self._next_clock_ns:
-            step = int(self.config.market.clock_every_s * 1e9)
-            if self._next_clock_ns:
-                self.submit(ClockAdvance(ts=message.ts))
-            self._next_clock_ns = message.ts + step
+            self.advance_clock()
 
     # ================================================================= publishing
     def publish(self, events: list[Event]) -> None:
@@ -343,10 +411,14 @@ class Gateway:
             kind = type(event)
             if kind is OrderAccepted:
                 record = self.machine.registry.orders.get(event.order)
+                if event.liquidation and record is not None and event.client_order_id is None:
+                    self.metrics.liquidation_orders.inc()
+                    self._route_record(record)
                 message = p.OrderAck(order_id=event.order, client_order_id=event.client_order_id,
                                      account=event.account, instrument=event.instrument, side=event.side,
                                      qty=event.qty, price=event.price, reserved=event.reserved,
-                                     status=record.state.value if record else "pending_new")
+                                     status=record.state.value if record else "pending_new",
+                                     liquidation=event.liquidation)
                 self._to_order_watchers(event.account, message, self.answers.pop(event.seq, None))
                 touched.add(event.account)
             elif kind is OrderRejected:
@@ -354,6 +426,8 @@ class Gateway:
                                         code=event.code, reason=event.reason, detail=event.detail)
                 self._to_order_watchers(event.account, message, self.answers.pop(event.seq, None))
             elif kind in (OrderAcknowledged, CancelRequested, CancelRejected, OrderCanceled):
+                if kind is CancelRequested and event.reason:  # the platform's own cancel (liquidation)
+                    asyncio.get_running_loop().create_task(self._cancel_at_broker(event.order))
                 self._to_order_watchers(event.account, self._order_update(event), None)
                 touched.add(event.account)
             elif kind is OrderFilled:
@@ -371,12 +445,38 @@ class Gateway:
                 level = {MarginState.NORMAL: "info", MarginState.WARNING: "warning"}.get(new, "critical")
                 self.metrics.alerts.labels(level).inc()
                 self.alert_counts[level] += 1
+                view = self.machine.engine.account(event.account)
                 message = p.MarginUpdate(account=event.account, old_state=event.old, new_state=event.new,
                                          collateral_ratio_bp=event.collateral_ratio_bp, level=level,
-                                         message=_ALERTS[new])
+                                         message=_ALERTS[new],
+                                         deadline_ms=view["margin_call_deadline_ns"] // 1_000_000)
                 for session in list(self.alert_subs.get(event.account, ())):
                     session.send(message)
+                if self.webhook is not None:
+                    self.webhook.notify({
+                        "event_id": f"beacon-{event.seq}-{event.account}-{event.new}", "type": "margin_state",
+                        "seq": event.seq, "account": event.account,
+                        "client": self.machine.account_clients[event.account], "old_state": event.old,
+                        "new_state": event.new, "level": level, "collateral_ratio_bp": event.collateral_ratio_bp,
+                        "deadline_ms": message.deadline_ms, "message": message.message,
+                        "ts_ms": self.now() // 1_000_000})
                 touched.add(event.account)
+            elif kind is DefaultCovered:
+                self.metrics.shortfall.labels("insurance_pool").inc(event.from_pool)
+                self.metrics.shortfall.labels("backstop").inc(event.from_backstop)
+                self.metrics.shortfall.labels("receivable").inc(event.to_receivable)
+                log.warning("default waterfall for account %s: shortfall %s fen (pool %s, backstop %s, receivable %s)",
+                            event.account, event.shortfall, event.from_pool, event.from_backstop, event.to_receivable)
+                touched.add(event.account)
+            elif kind in (ReceivableRecovered, DefaultCleared):
+                touched.add(event.account)
+            elif kind is LiquidationStaged:
+                self.metrics.liquidation_stages.inc()
+            elif kind is ReconciliationReported:
+                self.metrics.reconciliation_breaks.set(len(event.breaks))
+                for b in event.breaks:
+                    log.error("reconciliation break on %s: account %s %s ours %s custodian %s", event.day,
+                              b["account"], b["item"], b["ours"], b["theirs"])
             elif kind in (Deposited, Withdrawn, TierSet, AccountFlagSet):
                 touched.add(event.account)
             elif kind is AccountOpened:
@@ -429,7 +529,8 @@ class Gateway:
             collateral_ratio_bp=v["collateral_ratio_bp"],
             leverage_bp=v["assets"] * 10_000 // equity if equity > 0 else -1, credit_line=v["credit_line"],
             buying_power=v["buying_power"], reserved_buy=v["reserved_buy"], reduce_only=v["reduce_only"],
-            frozen=v["frozen"], margin_call_deadline_ms=v["margin_call_deadline_ns"] // 1_000_000)
+            frozen=v["frozen"], margin_call_deadline_ms=v["margin_call_deadline_ns"] // 1_000_000,
+            receivable=v["receivable"])
 
     def positions_view(self, account: int, req_id: str) -> p.Positions:
         out = []

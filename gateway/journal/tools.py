@@ -135,6 +135,8 @@ class _Audit:
                 raise Divergence(seq, command, recorded, outcome)
             if before or any(narrate.watches(change) for change in outcome.changes):
                 narrate.after(seq, command, outcome, context)
+            if outcome.orders or outcome.cancels or outcome.waterfall:
+                narrate.platform_actions(seq, command, outcome)
 
         scan(str(log), SCHEMA_VERSION, on_record)
         return self.machine
@@ -150,6 +152,36 @@ class _Narrator:
         return self.audit.machine
 
     def watches(self, change) -> bool:
+        return False
+
+    def platform_actions(self, seq: int, command: AnyCommand, outcome: Outcome) -> None:
+        """What the platform itself did in a command: liquidation stages and their child orders,
+        cancels, default waterfall steps. Narrated for the accounts (or orders) being audited."""
+        head = f"  seq {seq:>9}  {when(getattr(command, 'ts', 0))}  "
+        if isinstance(command, ClockAdvance):
+            for stage in self.m.liquidator.stages:
+                if self.follows_stage(stage):
+                    self.out.extend(head + line if n == 0 else f"{'':15}{line}"
+                                    for n, line in enumerate(stage_lines(stage)))
+        for order in outcome.cancels:
+            record = self.m.registry.orders.get(order)
+            if record is not None and self.follows_order(record.account, order):
+                reason = self.m._cancel_reasons.get(order, "")
+                self.out.append(head + f"PLATFORM CANCEL of order {order} ({record.instrument} "
+                                f"{'sell' if record.side == 2 else 'buy'} {record.qty:,}): {reason}")
+        for account, kind, amount, pool, backstop, receivable in outcome.waterfall:
+            if self.follows_order(account, None):
+                if kind == 1:
+                    self.out.append(head + f"DEFAULT WATERFALL: shortfall {format_cny(amount)} CNY covered by the "
+                                    f"insurance pool {format_cny(pool)}, the backstop line {format_cny(backstop)}, "
+                                    f"recorded as receivable {format_cny(receivable)}")
+                else:
+                    self.out.append(head + f"RECEIVABLE recovered {format_cny(amount)} CNY from the account's cash")
+
+    def follows_stage(self, stage) -> bool:
+        return False
+
+    def follows_order(self, account: int, order: int | None) -> bool:
         return False
 
     def account_line(self, account: int) -> str:
@@ -189,6 +221,23 @@ class _Narrator:
                 f"client id {command.client_order_id!r}, account {command.account}{kind}")
 
 
+def stage_lines(stage) -> list[str]:
+    """A liquidation stage as a risk officer reads it."""
+    amount = ("everything sellable (equity gone or x beyond what is sellable)" if stage.everything
+              else f"{format_cny(stage.to_sell)} CNY to reach the restore-to line")
+    lines = [f"LIQUIDATION stage {stage.stage} of account {stage.account} ({stage.state}, R "
+             f"{ratio(stage.collateral_ratio_bp)}): sell {amount}; already working "
+             f"{format_cny(stage.in_flight)} CNY"]
+    for child in stage.orders:
+        lines.append(f"child order {child.order}: SELL {child.instrument} {child.qty:,} @ "
+                     f"{format_cny(child.price)} CNY ({child.why})")
+    for skip in stage.skipped:
+        lines.append(f"skipped {skip.instrument}: {skip.reason}")
+    if stage.waiting:
+        lines.append("nothing can be sold now: waiting for the market to change")
+    return lines
+
+
 def _explain(code: RejectCode, detail: tuple) -> str:
     """The money in a reject detail, in CNY, for people."""
     if code in (RejectCode.INSUFFICIENT_BUYING_POWER, RejectCode.INSUFFICIENT_CASH) and len(detail) == 2:
@@ -215,6 +264,20 @@ class _OrderNarrator(_Narrator):
         self.client_order_id = client_order_id
         self.account = account
         self.found = 0
+
+    def follows_stage(self, stage) -> bool:
+        return any(child.order == self.order_id for child in stage.orders)
+
+    def follows_order(self, account: int, order: int | None) -> bool:
+        if order is not None and order == self.order_id:
+            self.found += 1 if not self.found else 0
+            return True
+        return False
+
+    def platform_actions(self, seq, command, outcome) -> None:
+        if self.order_id in outcome.orders:
+            self.found += 1
+        super().platform_actions(seq, command, outcome)
 
     def relevant(self, command: AnyCommand, recorded: Outcome) -> bool:
         if isinstance(command, PlaceOrder):
@@ -274,6 +337,19 @@ class _AccountNarrator(_Narrator):
 
     def watches(self, change) -> bool:
         return change[0] == self.account
+
+    def follows_stage(self, stage) -> bool:
+        if stage.account != self.account:
+            return False
+        self.orders.update(child.order for child in stage.orders)  # narrate their fills too
+        self.count += 1
+        return True
+
+    def follows_order(self, account: int, order: int | None) -> bool:
+        if account == self.account:
+            self.count += 1
+            return True
+        return False
 
     def relevant(self, command: AnyCommand, recorded: Outcome) -> bool:
         if isinstance(command, (Deposit, Withdraw, SetAccountFlag, SetTier, PlaceOrder)):

@@ -1,0 +1,211 @@
+"""The margin lifecycle through the running gateway: a price crash takes a leveraged account
+through warning, margin call (reduce-only) and staged liquidation back above its restore-to
+line, each alert pushed once and POSTed once to a webhook; a margin call's deadline; a deposit
+that lifts a call; pausing liquidation; the end-of-day reconciliation.
+
+Alice's account 0 is conservative (L_max 2.0, lines 150/140/130 %, restore-to 155 %) with
+1,000,000.00 CNY. 301638 is a new listing with no daily limit (prev close 30.16), so one
+tick can move it anywhere.
+"""
+
+import asyncio
+import functools
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.gateway.harness import ROOT, Conn
+
+CODE = "301638"
+QTY = 64_000
+SECRET = "webhook-secret-for-tests"
+LIFECYCLE = {
+    "engine": {"config": {"enforce_session": False, "liquidation_interval_s": 1, "liquidation_jitter_s": 0}},
+    "market": {"clock_every_s": 0.2},
+}
+
+
+def aio(fn):
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 120))
+    return run
+
+
+class WebhookReceiver:
+    """A loopback HTTP endpoint that records what the gateway POSTs (its own thread)."""
+
+    def __init__(self):
+        self.received: list[tuple[dict, dict]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((dict(self.headers), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def webhook():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+def market(server, price: int, size: int = 10_000_000) -> None:
+    server.tick(CODE, price, bid=price - 1, ask=price, bid_size=size, ask_size=size, volume=10_000_000)
+
+
+async def leveraged(server, conn: Conn) -> int:
+    """Buy 64,000 x 301638 at 30.16 on credit, then roll the day so the shares are sellable;
+    returns the liabilities D (fen)."""
+    market(server, 3016)
+    ack = await conn.order(0, CODE, "buy", QTY, 3016, "lev-1")
+    assert ack["type"] == "order_accepted", ack
+    await conn.until(lambda m: m["type"] == "fill" and m["order_id"] == ack["order_id"] and m["remaining"] == 0, 10)
+    server.admin("/admin/market/day", {"day": "2026-01-06"})
+    view = await conn.request({"type": "query_account", "account": 0})
+    assert view["debt"] > 90_000_000 and view["state"] == "NORMAL"
+    return view["liabilities"]
+
+
+def price_for(ratio_bp: int, liabilities: int) -> int:
+    """The price at which 64,000 shares make R = ratio (cash is 0)."""
+    return -(-ratio_bp * liabilities // (10_000 * QTY))
+
+
+def alerts(conn: Conn) -> list[tuple[str, str]]:
+    return [(m["old_state"], m["new_state"]) for m in conn.received if m["type"] == "margin"]
+
+
+@aio
+async def test_a_crash_walks_the_account_through_every_state_and_liquidation_restores_it(fresh_server, webhook,
+                                                                                        tmp_path):
+    server = fresh_server(**LIFECYCLE, alerts={"webhook_url": webhook.url, "webhook_secret": SECRET,
+                                               "backoff_s": 0.05})
+    conn = await Conn.open(server)
+    d = await leveraged(server, conn)
+    market(server, price_for(14_500, d))  # R 145 %: under the warning line
+    warning = await conn.until(lambda m: m["type"] == "margin")
+    assert (warning["new_state"], warning["level"]) == ("WARNING", "warning")
+    market(server, price_for(13_500, d))  # 135 %: margin call, reduce-only
+    call = await conn.until(lambda m: m["type"] == "margin")
+    assert (call["new_state"], call["level"]) == ("MARGIN_CALL", "critical")
+    refused = await conn.order(0, CODE, "buy", 100, price_for(13_500, d), "more")
+    assert (refused["type"], refused["reason"]) == ("order_rejected", "REDUCE_ONLY")
+    market(server, price_for(12_500, d))  # 125 %: liquidation
+    liquidating = await conn.until(lambda m: m["type"] == "margin")
+    assert liquidating["new_state"] == "LIQUIDATING"
+    # the liquidator's children arrive as the clock ticks; the broker fills them at the bid
+    child = await conn.until(lambda m: m["type"] == "order_accepted" and m["liquidation"], 10)
+    assert child["side"] == "sell" and child["client_order_id"] is None
+    assert child["qty"] * child["price"] <= 50_000_000 + child["price"] * 100  # the child notional cap
+    restored = await conn.until(lambda m: m["type"] == "margin", 20)
+    assert restored["old_state"] == "LIQUIDATING" and restored["new_state"] in ("NORMAL", "WARNING")
+    view = await conn.request({"type": "query_account", "account": 0})
+    assert view["collateral_ratio_bp"] >= 15_500 and view["reduce_only"] is False
+    children = [m for m in conn.received if m["type"] == "order_accepted" and m.get("liquidation")]
+    fills = [m for m in conn.received if m["type"] == "fill" and m["side"] == "sell"]
+    assert children and sum(f["qty"] for f in fills) < QTY  # staged, and stopped once restored
+    await asyncio.sleep(1.5)  # more clock ticks: no more stages once restored
+    assert len([m for m in conn.received if m["type"] == "order_accepted" and m.get("liquidation")]) == len(children)
+    # every alert once, in order
+    expected = [("NORMAL", "WARNING"), ("WARNING", "MARGIN_CALL"), ("MARGIN_CALL", "LIQUIDATING"),
+                ("LIQUIDATING", restored["new_state"])]
+    assert alerts(conn) == expected
+    deadline = time.monotonic() + 10
+    while len(webhook.received) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    posted = [json.loads(body) for _, body in webhook.received]
+    assert [(p["old_state"], p["new_state"]) for p in posted] == expected
+    assert len({p["event_id"] for p in posted}) == 4 and {p["client"] for p in posted} == {"alice"}
+    for headers, body in webhook.received:
+        mac = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Beacon-Signature"] == f"sha256={mac}"
+    status, liquidations = server.http("GET", "/admin/liquidations")
+    assert liquidations["accounts"] == [] and liquidations["paused"] is False
+    kpis = server.admin("/admin/kpis")
+    assert kpis["liquidation"]["liquidated_notional_fen"] == sum(f["qty"] * f["price"] for f in fills)
+    await conn.close()
+    server.stop()
+    replayed = subprocess.run([sys.executable, "-m", "gateway.cli", "replay", str(server.directory / "journal")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0 and "reproduced exactly" in replayed.stdout, replayed.stdout + replayed.stderr
+    audit = subprocess.run([sys.executable, "-m", "gateway.cli", "audit", str(server.directory / "journal"),
+                            "--account", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "LIQUIDATION stage 1 of account 0" in audit.stdout and "child order" in audit.stdout, audit.stdout[-3000:]
+
+
+@aio
+async def test_a_margin_call_past_its_deadline_starts_liquidation(fresh_server):
+    server = fresh_server(**LIFECYCLE)
+    conn = await Conn.open(server)
+    d = await leveraged(server, conn)
+    server.admin("/admin/controls", {"pause_liquidation": True})  # watch the state, not the selling
+    market(server, price_for(13_500, d))
+    call = await conn.until(lambda m: m["type"] == "margin" and m["new_state"] == "MARGIN_CALL")
+    assert call["deadline_ms"] == 0  # set by the next day roll: that day's 09:30
+    view = await conn.request({"type": "query_account", "account": 0})
+    assert view["state"] == "MARGIN_CALL" and view["reduce_only"]
+    server.admin("/admin/market/day", {"day": "2026-01-07"})
+    # the deadline (2026-01-07 09:30 Shanghai) is behind this gateway's clock: the next clock tick
+    late = await conn.until(lambda m: m["type"] == "margin" and m["new_state"] == "LIQUIDATING", 5)
+    assert late["old_state"] == "MARGIN_CALL"
+    status, liquidations = server.http("GET", "/admin/liquidations")
+    assert liquidations["paused"] and [a["account"] for a in liquidations["accounts"]] == [0]
+    assert not [m for m in conn.received if m["type"] == "order_accepted" and m.get("liquidation")]
+    server.admin("/admin/controls", {"pause_liquidation": False})
+    child = await conn.until(lambda m: m["type"] == "order_accepted" and m["liquidation"], 10)
+    assert child["side"] == "sell"
+    await conn.close()
+
+
+@aio
+async def test_a_deposit_that_restores_the_ratio_lifts_the_margin_call(fresh_server):
+    server = fresh_server(**LIFECYCLE)
+    conn = await Conn.open(server)
+    d = await leveraged(server, conn)
+    price = price_for(13_500, d)
+    market(server, price)
+    await conn.until(lambda m: m["type"] == "margin" and m["new_state"] == "MARGIN_CALL")
+    assert (await conn.order(0, CODE, "buy", 100, price, "blocked"))["reason"] == "REDUCE_ONLY"
+    # 700,000.00: R well above 152 % and leverage back under 2x, so a buy passes every check
+    server.admin("/admin/accounts/0/deposit", {"amount": 70_000_000})
+    lifted = await conn.until(lambda m: m["type"] == "margin" and m["old_state"] == "MARGIN_CALL")
+    assert lifted["new_state"] == "NORMAL" and lifted["level"] == "info"
+    allowed = await conn.order(0, CODE, "buy", 100, price, "allowed")
+    assert allowed["type"] == "order_accepted", (allowed["reason"], allowed["detail"])
+    await conn.close()
+
+
+@aio
+async def test_the_end_of_day_reconciles_with_the_custodian(fresh_server):
+    server = fresh_server(**LIFECYCLE)
+    conn = await Conn.open(server)
+    assert server.admin("/admin/reconciliation") == {"reconciled": False}
+    await leveraged(server, conn)  # buys, fills, and a day close: reconciled
+    report = server.admin("/admin/reconciliation")
+    assert report["reconciled"] and report["day"] == "2026-01-05" and report["accounts"] == 6
+    assert report["breaks"] == []
+    status, now = server.http("POST", "/admin/reconciliation", {})
+    assert status == 200 and now["day"] == "2026-01-06" and now["breaks"] == []
+    await conn.close()
