@@ -89,6 +89,7 @@ class Machine:
         self.fees_paid: list[int] = []
         self.reconciliation: Reconciled | None = None
         self._cancel_reasons: dict[int, str] = {}  # order -> why the machine cancels it (for events)
+        self._expired: list[tuple[int, int, int]] = []  # (order, account, unfilled) closed by the last roll
         #: command type -> handler; execute() is exactly a lookup here (replay calls them directly)
         self.handlers = {
             Genesis: self._genesis, OpenAccount: self._open_account, SetTier: self._set_tier,
@@ -320,7 +321,9 @@ class Machine:
         code = self.engine.roll_day(command.day)
         if code:
             return self._refusal(code)
-        self.registry.roll()  # day orders are over; the engine expired them
+        # day orders are over: the engine expired them; say so for each one still open
+        self._expired = [(r.order, r.account, r.qty - r.filled) for r in self.registry.orders.values() if r.state.open]
+        self.registry.roll()
         self.liquidator.day_rolled()
         return self._finish(0, (), self.engine.take_changes())
 
@@ -445,6 +448,9 @@ class Machine:
         elif kind is HaltInstrument:
             out.append(InstrumentHalted(seq=seq, instrument=command.instrument, halted=command.halted))
         elif kind is DayRoll:
+            for order, account, left in self._expired:
+                out.append(OrderCanceled(seq=seq, order=order, account=account, reason="expired", canceled_qty=left,
+                                         detail="day order expired at the close"))
             out.append(DayRolled(seq=seq, day=_dt.date.fromordinal(command.day).isoformat()))
         elif kind is Reconfigure:
             out.append(Reconfigured(seq=seq, tiers=[t.name for t in command.tiers]))
