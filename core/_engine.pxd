@@ -143,7 +143,7 @@ cdef class MarginEngine:
     cdef int64_t insurance_pool, commission_income, stamp_duty_collected
     cdef int64_t transfer_fees_collected, interest_income
     cdef int64_t backstop_line, backstop_drawn, receivables, receivables_recovered
-    cdef int64_t covered_by_pool, covered_by_backstop, covered_by_receivable
+    cdef int64_t covered_by_pool, covered_by_backstop, covered_by_receivable, insurance_funded
     cdef readonly object config
     cdef readonly tuple tier_specs
     cdef readonly tuple instrument_specs

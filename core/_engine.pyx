@@ -295,6 +295,7 @@ cdef class MarginEngine:
         self.backstop_line = config.backstop_line
         self.backstop_drawn = self.receivables = self.receivables_recovered = 0
         self.covered_by_pool = self.covered_by_backstop = self.covered_by_receivable = 0
+        self.insurance_funded = 0
         self.detail_len = 0
         for k in range(7):
             self.fill_info[k] = 0
@@ -613,6 +614,15 @@ cdef class MarginEngine:
         for k in range(hs.size()):
             self._evaluate(self.positions[hs[0][k]].account)
         self._sort_changes()
+        return 0
+
+    def fund_insurance_pool(self, int64_t amount):
+        """Money paid into the insurance pool by the platform (beyond the share of repaid interest)."""
+        self._begin()
+        if amount <= 0 or amount > MAX_MONEY:
+            return self._reject(INVALID_AMOUNT, 1, amount, 0, 0)
+        self.insurance_pool += amount
+        self.insurance_funded += amount
         return 0
 
     def clear_default(self, int acct):
@@ -1183,7 +1193,7 @@ cdef class MarginEngine:
             "backstop_line": self.backstop_line, "backstop_drawn": self.backstop_drawn,
             "receivables": self.receivables, "receivables_recovered": self.receivables_recovered,
             "covered_by_pool": self.covered_by_pool, "covered_by_backstop": self.covered_by_backstop,
-            "covered_by_receivable": self.covered_by_receivable,
+            "covered_by_receivable": self.covered_by_receivable, "insurance_funded": self.insurance_funded,
         }
 
     def liquidation_amount(self, int acct):
@@ -1267,6 +1277,7 @@ cdef class MarginEngine:
             backstop_drawn=self.backstop_drawn, receivables=self.receivables,
             receivables_recovered=self.receivables_recovered, covered_by_pool=self.covered_by_pool,
             covered_by_backstop=self.covered_by_backstop, covered_by_receivable=self.covered_by_receivable,
+            insurance_funded=self.insurance_funded,
         )
 
     def load_state(self, state):
@@ -1294,6 +1305,7 @@ cdef class MarginEngine:
         self.receivables_recovered = state.receivables_recovered
         self.covered_by_pool, self.covered_by_backstop = state.covered_by_pool, state.covered_by_backstop
         self.covered_by_receivable = state.covered_by_receivable
+        self.insurance_funded = state.insurance_funded
         for k, saved in enumerate(state.instruments):
             inst = &self.instruments[k]
             inst.prev_close = saved.prev_close

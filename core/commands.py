@@ -88,6 +88,12 @@ class SetControl(Command, tag="ctl"):
     on: bool
 
 
+class FundInsurancePool(Command, tag="pool"):
+    """The platform pays money into the insurance pool (fen)."""
+
+    amount: int
+
+
 class ClearDefault(Command, tag="clrdef"):
     """An operator ends an account's default (allowed once it owes nothing on the margin book)."""
 
@@ -210,7 +216,7 @@ class Reconciled(Command, tag="recon"):
 AnyCommand = Union[
     Genesis, OpenAccount, SetTier, Deposit, Withdraw, SetAccountFlag, SetControl, RaiseLines,
     HaltInstrument, PlaceOrder, CancelOrder, OrderClosed, Fill, Tick, Marks, ClockAdvance, DayRoll,
-    Reconfigure, BrokerAck, BrokerCancelReject, ClearDefault, Reconciled,
+    Reconfigure, BrokerAck, BrokerCancelReject, ClearDefault, Reconciled, FundInsurancePool,
 ]
 
 

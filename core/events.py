@@ -193,6 +193,11 @@ class ReceivableRecovered(Event, tag="receivable_recovered"):
     receivable: int  # what the client still owes
 
 
+class InsurancePoolFunded(Event, tag="insurance_pool_funded"):
+    amount: int
+    insurance_pool: int
+
+
 class DefaultCleared(Event, tag="default_cleared"):
     account: int
 
@@ -215,5 +220,5 @@ AnyEvent = Union[
     AccountOpened, CommandRefused, TierSet, Deposited, Withdrawn, AccountFlagSet, ControlSet, LinesRaised,
     InstrumentHalted, OrderAccepted, OrderRejected, CancelRequested, OrderCanceled, OrderFilled,
     MarginStateChanged, Alert, DayRolled, Reconfigured, OrderAcknowledged, CancelRejected, LiquidationStaged,
-    DefaultCovered, ReceivableRecovered, DefaultCleared, ReconciliationReported,
+    DefaultCovered, ReceivableRecovered, DefaultCleared, ReconciliationReported, InsurancePoolFunded,
 ]

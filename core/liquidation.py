@@ -26,6 +26,7 @@ without effort until the market changes: a lock or a halt flips, or the day roll
 
 from __future__ import annotations
 
+import heapq
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -199,6 +200,10 @@ class Liquidator:
             self.state.volume = [[0] * self._buckets for _ in range(n)]
             self.state.volume_bucket = [0] * n
         self.stages: list[Stage] = []  # the stages of the last command (for its events)
+        # (due time, account): which stages are due, without scanning every account each second;
+        # derived from the state, so snapshots need not hold it (stale entries are skipped)
+        self._due = [(st.next_ns, account) for account, st in self.state.accounts.items()]
+        heapq.heapify(self._due)
 
     @property
     def config(self):
@@ -247,7 +252,13 @@ class Liquidator:
         return spec.adv_shares * self.config.liquidation_volume_window_s // TRADING_SECONDS_PER_DAY
 
     def enter(self, account: int) -> None:
-        self.state.accounts.setdefault(account, AccountLiquidation())
+        if account not in self.state.accounts:
+            self.state.accounts[account] = AccountLiquidation()
+            heapq.heappush(self._due, (0, account))
+
+    def _schedule(self, account: int, st: AccountLiquidation, now_ns: int) -> None:
+        st.next_ns = now_ns + self._interval(account, st)
+        heapq.heappush(self._due, (st.next_ns, account))
 
     def leave(self, account: int) -> None:
         self.state.accounts.pop(account, None)
@@ -269,9 +280,15 @@ class Liquidator:
             return []
         if self.config.enforce_session and not session_open(now_ns):
             return []
-        due = sorted(a for a, st in s.accounts.items() if st.next_ns <= now_ns)
-        if not due:
+        if not self._due or self._due[0][0] > now_ns:
             return []
+        due = set()
+        while self._due and self._due[0][0] <= now_ns:
+            when, account = heapq.heappop(self._due)
+            st = s.accounts.get(account)
+            if st is not None and st.next_ns == when:  # else: left, or rescheduled since
+                due.add(account)
+        due = sorted(due)
         engine = self.machine.engine
         wants: dict[int, list[_Want]] = {}
         drafts: dict[int, dict] = {}
@@ -287,7 +304,7 @@ class Liquidator:
                 self.leave(account)  # nothing left to sell as collateral
                 continue
             if st.waiting_epoch == s.epoch:
-                st.next_ns = now_ns + self._interval(account, st)
+                self._schedule(account, st, now_ns)
                 continue
             draft = self._plan(account, view, state, positions, now_ns)
             drafts[account] = draft
@@ -327,7 +344,7 @@ class Liquidator:
             waiting = draft["waiting"] and not placed[account]
             if waiting:
                 st.waiting_epoch = s.epoch
-            st.next_ns = now_ns + self._interval(account, st)
+            self._schedule(account, st, now_ns)
             self.stages.append(Stage(
                 account=account, stage=st.stage, state=draft["state"], collateral_ratio_bp=draft["ratio"],
                 to_sell=draft["x"], everything=draft["everything"], in_flight=draft["in_flight"],

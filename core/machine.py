@@ -14,14 +14,14 @@ import datetime as _dt
 import msgspec
 
 from .commands import (
-    AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClearDefault, ClockAdvance, DayRoll, Reconciled, Deposit, Fill, Genesis,
+    AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClearDefault, ClockAdvance, DayRoll, FundInsurancePool, Reconciled, Deposit, Fill, Genesis,
     HaltInstrument, Marks, OpenAccount, OrderClosed, Outcome, PlaceOrder, RaiseLines, Reconfigure, SetAccountFlag,
     SetControl, SetTier, Tick, Withdraw,
 )
 from .engine import backend_class
 from .events import (
     AccountFlagSet, AccountOpened, Alert, CancelRejected, CancelRequested, CommandRefused, ControlSet,
-    DefaultCleared, DefaultCovered, DayRolled, Deposited, Event, InstrumentHalted, LinesRaised, LiquidationStaged,
+    DefaultCleared, DefaultCovered, DayRolled, InsurancePoolFunded, Deposited, Event, InstrumentHalted, LinesRaised, LiquidationStaged,
     MarginStateChanged, OrderAccepted, OrderAcknowledged, OrderCanceled, OrderFilled, OrderRejected,
     ReceivableRecovered, ReconciliationReported, Reconfigured, TierSet, Withdrawn,
 )
@@ -99,6 +99,7 @@ class Machine:
             ClockAdvance: self._clock, DayRoll: self._roll, Reconfigure: self._reconfigure,
             BrokerAck: self._broker_ack, BrokerCancelReject: self._broker_cancel_reject,
             ClearDefault: self._clear_default, Reconciled: self._reconciled,
+            FundInsurancePool: self._fund_pool,
         }
 
     def _configure(self, config, tiers) -> None:
@@ -204,6 +205,9 @@ class Machine:
         else:
             getattr(self.engine, _CONTROL_METHODS[command.control])(command.on)
         return _EMPTY
+
+    def _fund_pool(self, command: FundInsurancePool) -> Outcome:
+        return self._status(self.engine.fund_insurance_pool(command.amount))
 
     def _reconciled(self, command: Reconciled) -> Outcome:
         self.reconciliation = command
@@ -456,6 +460,9 @@ class Machine:
             out.append(Reconfigured(seq=seq, tiers=[t.name for t in command.tiers]))
         elif kind is ClearDefault:
             out.append(DefaultCleared(seq=seq, account=command.account))
+        elif kind is FundInsurancePool:
+            out.append(InsurancePoolFunded(seq=seq, amount=command.amount,
+                                           insurance_pool=self.engine.platform()["insurance_pool"]))
         elif kind is Reconciled:
             out.append(ReconciliationReported(
                 seq=seq, day=_dt.date.fromordinal(command.day).isoformat(), accounts=command.accounts,

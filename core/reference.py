@@ -131,6 +131,7 @@ class ReferenceEngine:
         self.covered_by_pool = 0
         self.covered_by_backstop = 0
         self.covered_by_receivable = 0
+        self.insurance_funded = 0
         self._changes: list[tuple[int, int, int, int]] = []
         self._steps: list[tuple[int, int, int, int, int, int]] = []
         self._detail: tuple = ()
@@ -371,6 +372,15 @@ class ReferenceEngine:
             return self._reject(RC.UNKNOWN_INSTRUMENT, instr)
         self.instruments[instr].halted = bool(on)
         self._evaluate_holders(instr)
+        return 0
+
+    def fund_insurance_pool(self, amount: int) -> int:
+        """Money paid into the insurance pool by the platform (beyond the share of repaid interest)."""
+        self._begin()
+        if not 0 < amount <= MAX_MONEY:
+            return self._reject(RC.INVALID_AMOUNT, amount)
+        self.insurance_pool += amount
+        self.insurance_funded += amount
         return 0
 
     def clear_default(self, acct: int) -> int:
@@ -772,7 +782,7 @@ class ReferenceEngine:
             "backstop_line": self.backstop_line, "backstop_drawn": self.backstop_drawn,
             "receivables": self.receivables, "receivables_recovered": self.receivables_recovered,
             "covered_by_pool": self.covered_by_pool, "covered_by_backstop": self.covered_by_backstop,
-            "covered_by_receivable": self.covered_by_receivable,
+            "covered_by_receivable": self.covered_by_receivable, "insurance_funded": self.insurance_funded,
         }
 
     def liquidation_amount(self, acct: int) -> tuple[int, bool]:
@@ -811,6 +821,7 @@ class ReferenceEngine:
             backstop_drawn=self.backstop_drawn, receivables=self.receivables,
             receivables_recovered=self.receivables_recovered, covered_by_pool=self.covered_by_pool,
             covered_by_backstop=self.covered_by_backstop, covered_by_receivable=self.covered_by_receivable,
+            insurance_funded=self.insurance_funded,
         )
 
     def load_state(self, state: EngineState) -> None:
@@ -826,6 +837,7 @@ class ReferenceEngine:
         self.receivables_recovered = state.receivables_recovered
         self.covered_by_pool, self.covered_by_backstop = state.covered_by_pool, state.covered_by_backstop
         self.covered_by_receivable = state.covered_by_receivable
+        self.insurance_funded = state.insurance_funded
         for inst, saved in zip(self.instruments, state.instruments):
             inst.prev_close, inst.mark, inst.halted, inst.lock = saved.prev_close, saved.mark, saved.halted, Lock(saved.lock)
         self.accounts = []

@@ -90,6 +90,7 @@ class EngineState(msgspec.Struct, frozen=True, kw_only=True):
     covered_by_pool: int = 0
     covered_by_backstop: int = 0
     covered_by_receivable: int = 0
+    insurance_funded: int = 0  # paid into the pool by the platform, beyond the interest share
 
 
 def sorted_client_order_ids(ids) -> list[ClientOrderId]:

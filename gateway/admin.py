@@ -24,6 +24,7 @@ from core.margin import MarginState
 from simulators.market.messages import DayClose, DayOpen, Tick
 
 from . import protocol as p
+from .kpis import platform_kpis
 
 
 class NewAccount(msgspec.Struct, forbid_unknown_fields=True):
@@ -326,44 +327,9 @@ async def list_accounts(request, gw):
 
 @_handler
 async def kpis(request, gw):
-    """The platform's KPIs (DOMAIN.md section 9) as far as this version has the data."""
+    """The platform's KPIs (DOMAIN.md section 9)."""
     await gw.settled()
-    engine = gw.machine.engine
-    platform = engine.platform()
-    accounts = [engine.account(a) for a in range(platform["accounts"])]
-    debt = sum(v["debt"] for v in accounts)
-    credit = sum(v["credit_line"] for v in accounts)
-    assets = sum(v["assets"] for v in accounts)
-    lev_weighted = sum(v["assets"] * (v["assets"] / v["equity"]) for v in accounts if v["equity"] > 0)
-    active = [v for v in accounts if v["active"]]
-    states = {s.name: 0 for s in MarginState}
-    for v in accounts:
-        states[MarginState(v["state"]).name] += 1
-    income = platform["interest_income"] + platform["insurance_pool"] + platform["commission_income"]
-    liquidation = gw.machine.liquidator.state
-    return web.json_response({
-        "trading_day": dt.date.fromordinal(platform["trading_day"]).isoformat(), "accounts": len(accounts),
-        "accounts_by_state": states,
-        "capital_utilization": debt / credit if credit else 0.0,
-        "average_leverage": lev_weighted / assets if assets else 0.0,
-        "default_rate": states["DEFAULTED"] / len(accounts) if accounts else 0.0,
-        "arpu_fen": income // len(active) if active else 0,
-        "insurance_pool_fen": platform["insurance_pool"],
-        "insurance_coverage": platform["insurance_pool"] / debt if debt else None,
-        "total_debt_fen": debt, "commission_income_fen": platform["commission_income"],
-        "interest_income_fen": platform["interest_income"],
-        "alerts_by_level": dict(gw.alert_counts),
-        "controls": {**{k: platform[k] for k in ("global_kill", "halt_buys", "halt_deposits", "halt_accounts",
-                                                 "line_raise_bp")},
-                     "pause_liquidation": liquidation.paused},
-        "waterfall": {k: platform[k] for k in ("backstop_line", "backstop_drawn", "receivables",
-                                               "receivables_recovered", "covered_by_pool", "covered_by_backstop",
-                                               "covered_by_receivable")},
-        "liquidation": {"accounts": len(liquidation.accounts), "liquidated_notional_fen": liquidation.liquidated_notional,
-                        "fills": liquidation.liquidation_fills,
-                        "loss_rate": ((liquidation.liquidation_shortfall + liquidation.liquidation_fees)
-                                      / liquidation.liquidated_notional if liquidation.liquidated_notional else 0.0)},
-    })
+    return web.json_response(platform_kpis(gw.machine, gw.alert_counts))
 
 
 def _market_allowed(gw):
@@ -401,6 +367,8 @@ async def inject_day(request, gw):
     gw.on_market(DayClose(ts=now, day=gw.machine.engine.platform()["trading_day"]))
     await asyncio.sleep(0)
     gw.on_market(DayOpen(ts=now, day=day))
+    if gw.reconciling is not None:
+        await gw.reconciling  # the close's reconciliation is part of the day's end
     await gw.settled()
     return web.json_response({"ok": True, "seq": gw.journaled.journal.seq,
                               "trading_day": gw.machine.engine.platform()["trading_day"]})

@@ -37,6 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--on-account", type=int, help="with --client-order-id: only this account's order")
     p.add_argument("--last", type=int, default=0, help="with --account: only the last N lines")
 
+    p = sub.add_parser("stress", help="a market scenario against a population of accounts, and its report")
+    p.add_argument("scenario", help="scenario name (python -m simulators --list) or TOML file")
+    p.add_argument("--accounts", type=int, default=3_000)
+    p.add_argument("--seed", type=int, default=7, help="seeds the population")
+    p.add_argument("--step", type=int, default=30, help="the scenario's step in seconds (its file says 3)")
+    p.add_argument("--raise-bp", type=int, default=1_000,
+                   help="the second run raises every margin line by this much (0: one run only)")
+    p.add_argument("--raise-at", default="", help='when, "DAY HH:MM" (default: 10 minutes after the first shock)')
+    p.add_argument("--out", default="", help="report directory (default: var/stress/SCENARIO)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     journal = sub.add_parser("journal", help="journal maintenance").add_subparsers(dest="action", required=True)
     p = journal.add_parser("verify", help="check framing, checksums and the hash chain")
     p.add_argument("journal")
@@ -56,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         return _serve(args)
+    if args.command == "stress":
+        return _stress(args)
     if args.command == "config":
         from gateway.config import Config, dump_config
 
@@ -87,6 +100,28 @@ def main(argv: list[str] | None = None) -> int:
     except (JournalError, FileExistsError, FileNotFoundError) as exc:
         return _journal_error(exc)
     return 0
+
+
+def _stress(args) -> int:
+    from pathlib import Path
+
+    from gateway.stress.report import key_table
+    from gateway.stress.runner import stress_report
+
+    if args.accounts <= 0 or args.step <= 0:
+        print("error: --accounts and --step must be positive", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"var/stress/{Path(args.scenario).stem}")
+    try:
+        path, results = stress_report(args.scenario, out, accounts=args.accounts, seed=args.seed,
+                                      step_seconds=args.step, raise_bp=args.raise_bp, raise_at=args.raise_at,
+                                      progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(key_table(results))
+    print(f"report: {path}")
+    return 0 if all(r["summary"]["money_conserved"] for r in results) else 1
 
 
 def _serve(args) -> int:

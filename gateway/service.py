@@ -79,6 +79,7 @@ class Gateway:
         self._tasks: list[asyncio.Task] = []
         self._next_clock_ns = 0
         self.webhook: WebhookNotifier | None = None
+        self.reconciling: asyncio.Task | None = None  # the close's reconciliation, while it waits
         self.started = False
 
     # ================================================================= start and stop
@@ -102,8 +103,10 @@ class Gateway:
         if self.simulator is not None:
             start_ns = day_time_ns(self.simulator.days[0], 9 * 3600 + 30 * 60)
             self.clock = SimClock(start_ns, speed=cfg.market.speed or None)
-        else:  # prices arrive from an operator or a driver: wall-clock time (speed 0: only when told)
-            self.clock = SimClock(time.time_ns(), speed=cfg.market.speed or None)
+        elif cfg.market.speed:  # prices arrive from an operator: wall-clock time
+            self.clock = SimClock(time.time_ns(), speed=cfg.market.speed)
+        else:  # a driver moves time (stress runs): from the trading day's open, only when told
+            self.clock = SimClock(day_time_ns(self.machine.engine.platform()["trading_day"], 9 * 3600 + 30 * 60))
         broker_config = BrokerConfig(seed=cfg.broker.seed, reject_rate=cfg.broker.reject_rate,
                                      latency=PRESETS[cfg.broker.latency])
         self.broker = SimulatedBroker(self.universe, broker_config, self.clock,
@@ -339,7 +342,16 @@ class Gateway:
             except Exception:  # the clock must keep ticking
                 log.exception("clock advance failed")
 
-    def reconcile(self) -> Reconciled:
+    async def _reconcile_when_quiet(self, day: int) -> None:
+        """The close's reconciliation, once the broker's last reports of the day are in (the
+        custodian books a fill when it happens; the engine when its report arrives)."""
+        for _ in range(10_000):
+            await asyncio.sleep(0)
+            if self.broker.idle:
+                break
+        self.reconcile(day)
+
+    def reconcile(self, day: int | None = None) -> Reconciled:
         """Compare every account's cash moved, fees and positions with the custodian's statement;
         the comparison is journaled (a Reconciled command) and its breaks reported."""
         statement = self.broker.books.statement()
@@ -363,7 +375,8 @@ class Gateway:
         for account in sorted(set(statement) - {str(a) for a in range(n)}):
             breaks.append(Break(-1, f"custodian account {account} unknown to the gateway", 0,
                                 statement[account]["cash"]))
-        command = Reconciled(day=engine.platform()["trading_day"], accounts=n, breaks=breaks, ts=self.now())
+        day = engine.platform()["trading_day"] if day is None else day
+        command = Reconciled(day=day, accounts=n, breaks=breaks, ts=self.now())
         self.submit(command)
         return command
 
@@ -394,7 +407,8 @@ class Gateway:
                 for session in list(subscribers):
                     session.send_market(push)
         elif isinstance(message, DayClose):
-            self.reconcile()
+            self.reconciling = asyncio.get_running_loop().create_task(
+                self._reconcile_when_quiet(self.machine.engine.platform()["trading_day"]))
         elif isinstance(message, DayOpen):
             if message.day > self.machine.engine.platform()["trading_day"]:
                 self.submit(DayRoll(day=message.day))

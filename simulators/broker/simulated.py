@@ -77,6 +77,11 @@ class SimulatedBroker:
     def books(self):
         return self.core.books
 
+    @property
+    def idle(self) -> bool:
+        """No report waiting to be sent or to be read."""
+        return not self._pending and self._queue.empty()
+
     # ---------------------------------------------------------------- scheduling
     def _schedule(self, reports: list[ExecutionReport], now: int) -> None:
         for report in reports:

@@ -40,6 +40,7 @@ class Lockstep:
         self.ledger: list[int] = []  # per account: what cash - debt - accrued interest must equal
         self.shortfall = 0  # default shortfalls covered, and receivables recovered, seen so far
         self.recovered = 0
+        self.to_pool = 0  # the insurance pool's share of repaid interest, summed
         self.log: list[str] = []
 
     # ------------------------------------------------------------ plumbing
@@ -105,8 +106,9 @@ class Lockstep:
         order = self.ref.orders.get(order_id)
         _, code = self.both("apply_fill", order_id, qty, price)
         if code == 0:
-            commission, stamp, transfer, *_ = self.same("last_fill")
+            commission, stamp, transfer, _, _, _, to_pool = self.same("last_fill")
             fees = commission + stamp + transfer
+            self.to_pool += to_pool
             if order.side == Side.BUY:
                 self.ledger[order.account] -= qty * price + fees
             else:
@@ -150,6 +152,7 @@ class Lockstep:
                 or platform["receivables"] != platform["covered_by_receivable"] - self.recovered != receivables
                 or platform["backstop_drawn"] != platform["covered_by_backstop"]
                 or not 0 <= platform["backstop_drawn"] <= platform["backstop_line"]
+                or platform["insurance_pool"] != platform["insurance_funded"] + self.to_pool - platform["covered_by_pool"]
                 or platform["insurance_pool"] < 0):
             raise Divergence(f"the waterfall does not add up: {platform}, shortfalls {self.shortfall}, "
                              f"recovered {self.recovered}\n" + self.history())

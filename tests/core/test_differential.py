@@ -57,6 +57,8 @@ commands = st.one_of(
     st.tuples(st.just("tier"), accounts, st.integers(0, 3)),
     st.tuples(st.just("marks"), st.lists(st.tuples(st.integers(0, 9), offsets_bp), max_size=4)),
     st.tuples(st.just("snapshot")),
+    st.tuples(st.just("pool"), st.sampled_from([0, 1, 5_000, 1_000_000])),
+    st.tuples(st.just("clear_default"), accounts),
     st.tuples(st.just("advance"), st.sampled_from([0, 60, 3600, 6 * 3600])),
     st.tuples(st.just("advance"), st.sampled_from([0, 60, 3600, 6 * 3600])),
 )
@@ -67,6 +69,7 @@ configs = st.builds(
     max_open_orders=st.sampled_from([4, 200]),
     enforce_session=st.booleans(),
     price_collar_bp=st.sampled_from([500, 1000]),
+    backstop_line=st.sampled_from([0, 100_000, 1_000_000_000]),
 )
 
 
@@ -110,7 +113,7 @@ def run(engines: Lockstep, command: tuple) -> None:
     kind, *args = command
     ref = engines.ref
     n_accounts, n_instruments = len(ref.accounts), len(ref.instruments)
-    if kind in ("deposit", "withdraw", "flag", "tier", "order", "lever"):
+    if kind in ("deposit", "withdraw", "flag", "tier", "order", "lever", "clear_default"):
         args[0] = pick(args[0], n_accounts)
     if kind in ("order", "lever"):
         args[1] = pick_instrument(args[1], n_instruments)
@@ -118,6 +121,10 @@ def run(engines: Lockstep, command: tuple) -> None:
         args[0] = pick_instrument(args[0], n_instruments)
     if kind == "open":
         engines.open_account(args[0])
+    elif kind == "pool":
+        engines.both("fund_insurance_pool", args[0])
+    elif kind == "clear_default":
+        engines.both("clear_default", args[0])
     elif kind == "deposit":
         engines.deposit(*args)
     elif kind == "withdraw":
