@@ -17,7 +17,7 @@ import msgspec
 from aiohttp import web
 
 from core.commands import (
-    ClearDefault, Deposit, HaltInstrument, OpenAccount, RaiseLines, SetAccountFlag, SetControl, SetTier, Withdraw,
+    ClearDefault, Deposit, FundInsurancePool, HaltInstrument, OpenAccount, RaiseLines, SetAccountFlag, SetControl, SetTier, Withdraw,
 )
 from core.events import CommandRefused
 from core.margin import MarginState
@@ -248,6 +248,13 @@ async def raise_lines(request, gw):
 
 
 @_handler
+async def fund_insurance_pool(request, gw):
+    """The platform pays fen into the insurance pool (the first line of the default waterfall)."""
+    body = await _body(request, Amount)
+    return await _apply(gw, FundInsurancePool(amount=body.amount))
+
+
+@_handler
 async def clear_default(request, gw):
     """End an account's default (once it owes nothing on the margin book)."""
     return await _apply(gw, ClearDefault(account=_int(request, "account")))
@@ -387,6 +394,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/accounts/{account}/active", _flag("active"))
     app.router.add_post("/admin/accounts/{account}/kill", kill_account)
     app.router.add_post("/admin/accounts/{account}/clear-default", clear_default)
+    app.router.add_post("/admin/insurance-pool", fund_insurance_pool)
     app.router.add_get("/admin/liquidations", liquidations)
     app.router.add_get("/admin/reconciliation", reconciliation)
     app.router.add_post("/admin/reconciliation", reconciliation)

@@ -115,6 +115,7 @@ def openapi_document() -> dict:
         "/admin/lines": post("Raise all margin lines by N bp", "Lines"),
         "/admin/accounts/{account}/clear-default": post("End a default once nothing is owed on the margin book",
                                                         None, ("account",)),
+        "/admin/insurance-pool": post("Pay fen into the insurance pool", "Amount"),
         "/admin/liquidations": get("Accounts in automatic liquidation"),
         "/admin/reconciliation": {**get("The last end-of-day reconciliation"),
                                   **post("Reconcile with the custodian's books now", None)},

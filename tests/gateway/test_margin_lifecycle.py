@@ -1,7 +1,8 @@
 """The margin lifecycle through the running gateway: a price crash takes a leveraged account
 through warning, margin call (reduce-only) and staged liquidation back above its restore-to
 line, each alert pushed once and POSTed once to a webhook; a margin call's deadline; a deposit
-that lifts a call; pausing liquidation; the end-of-day reconciliation.
+that lifts a call; pausing liquidation; a gap through zero equity into the default waterfall;
+the end-of-day reconciliation.
 
 Alice's account 0 is conservative (L_max 2.0, lines 150/140/130 %, restore-to 155 %) with
 1,000,000.00 CNY. 301638 is a new listing with no daily limit (prev close 30.16), so one
@@ -194,6 +195,51 @@ async def test_a_deposit_that_restores_the_ratio_lifts_the_margin_call(fresh_ser
     assert lifted["new_state"] == "NORMAL" and lifted["level"] == "info"
     allowed = await conn.order(0, CODE, "buy", 100, price, "allowed")
     assert allowed["type"] == "order_accepted", (allowed["reason"], allowed["detail"])
+    await conn.close()
+
+
+def metric(server, name: str) -> int:
+    status, text = server.http("GET", "/metrics", token=None)
+    line = next(l for l in text.splitlines() if l.startswith(name + " "))
+    return int(float(line.split()[1]))
+
+
+@aio
+async def test_a_gap_through_zero_equity_defaults_and_the_waterfall_covers_the_shortfall(fresh_server):
+    server = fresh_server(**LIFECYCLE)
+    conn = await Conn.open(server)
+    d = await leveraged(server, conn)
+    pool = server.admin("/admin/kpis")["insurance_pool_fen"]
+    status, bad = server.http("POST", "/admin/insurance-pool", {"amount": -5})
+    assert status == 409 and bad["error"] == "INVALID_AMOUNT"
+    status, bad = server.http("POST", "/admin/insurance-pool", {"amount": "lots"})
+    assert status == 400 and "amount" in bad["message"]
+    server.admin("/admin/insurance-pool", {"amount": 10_000_000})  # 100,000.00 CNY
+    assert metric(server, "beacon_insurance_pool_fen") == pool + 10_000_000
+    status, refused = server.http("POST", "/admin/accounts/0/clear-default", {})
+    assert status == 409 and refused["error"] == "DEFAULT_NOT_CLEARABLE"
+    gap = price_for(6_000, d)  # R 60 %: the equity is gone, whatever is sold
+    market(server, gap)
+    await conn.until(lambda m: m["type"] == "margin" and m["new_state"] == "DEFAULTED", 30)
+    fills = [m for m in conn.received if m["type"] == "fill" and m["side"] == "sell"]
+    assert sum(f["qty"] for f in fills) == QTY  # everything sellable was sold
+    kpis = server.admin("/admin/kpis")
+    waterfall = kpis["waterfall"]
+    shortfall = waterfall["covered_by_pool"] + waterfall["covered_by_backstop"] + waterfall["covered_by_receivable"]
+    # the shortfall is the debt and interest the sale did not repay, to the fen
+    proceeds = sum(f["qty"] * f["price"] - f["commission"] - f["stamp_duty"] - f["transfer_fee"] for f in fills)
+    assert shortfall == d - proceeds > pool + 10_000_000
+    # the pool first, all of it (what was funded, plus its share of the interest the sale repaid)
+    assert waterfall["covered_by_pool"] >= pool + 10_000_000 and kpis["insurance_pool_fen"] == 0
+    assert waterfall["covered_by_backstop"] == shortfall - waterfall["covered_by_pool"]  # then the backstop
+    assert waterfall["covered_by_receivable"] == 0 and waterfall["backstop_drawn"] == waterfall["covered_by_backstop"]
+    assert metric(server, "beacon_backstop_drawn_fen") == waterfall["backstop_drawn"]
+    assert metric(server, "beacon_insurance_pool_fen") == 0
+    view = await conn.request({"type": "query_account", "account": 0})
+    assert view["state"] == "DEFAULTED" and view["debt"] == 0 and view["liabilities"] == 0
+    server.admin("/admin/accounts/0/clear-default", {})
+    cleared = await conn.until(lambda m: m["type"] == "margin" and m["old_state"] == "DEFAULTED")
+    assert cleared["new_state"] == "NORMAL"
     await conn.close()
 
 
