@@ -14,7 +14,7 @@ $(PY):
 
 # Reinstall (and rebuild the extensions) whenever the packaging or a Cython source changes.
 $(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx simulators/*/*.pyx)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,peers]'
 	@touch $(STAMP)
 
 build: $(STAMP)

@@ -60,6 +60,13 @@ extensions.append(Extension(
     libraries=["m"],
 ))
 
+# The FIX tag=value codec: on every order's path to a FIX broker and back.
+extensions.append(Extension(
+    "gateway.fix._codec",
+    ["gateway/fix/_codec.pyx"],
+    extra_compile_args=["-O3", "-Wno-unused-function"],
+))
+
 # Optional: without OpenSSL or zlib headers the journal frames records in Python instead
 # (same bytes, slower), as aiohttp does with its parsers.
 if _have_headers("openssl/evp.h", "zlib.h"):
