@@ -155,6 +155,10 @@ class BrokerCore:
             cum_notional=order.cum_notional, commission=fees[0], stamp_duty=fees[1], transfer_fee=fees[2],
             reason=reason, ts=now)
 
+    def status_report(self, order: _Order, now: int) -> ExecutionReport:
+        """The order as it stands, to answer a status request."""
+        return self._report(order, "new", now)
+
     def _reject(self, new: NewOrder, reason: str, now: int) -> ExecutionReport:
         order = _Order(new, "", 0)
         order.status = "rejected"
