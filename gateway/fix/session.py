@@ -373,8 +373,9 @@ class FixSession:
         self.app.on_logon(self)
 
     def _request_resend(self, begin: int, end: int) -> None:
-        if self._resend_until >= end:
-            return  # already asked
+        if self._resend_until:  # asked already, up to the end of their stream (EndSeqNo 0)
+            self._resend_until = max(self._resend_until, end)
+            return
         self._resend_until = end
         self.counters["resend_requests_sent"] += 1
         log.info("%s: gap: asking for %d..%d", self.config.session_id, begin, end)
@@ -517,8 +518,9 @@ class FixConnection(asyncio.Protocol):
 
     def __init__(self, session: FixSession | None = None,
                  resolve: Callable[[FixMessage], FixSession | None] | None = None,
-                 on_closed: Callable[["FixConnection"], None] | None = None):
+                 on_closed: Callable[["FixConnection"], None] | None = None, logon_timeout_s: float = 0.0):
         self.session = session
+        self.logon_timeout_s = logon_timeout_s
         self.resolve = resolve
         self.on_closed = on_closed
         self.parser = FixParser()
@@ -536,6 +538,13 @@ class FixConnection(asyncio.Protocol):
                 pass
         if self.session is not None:
             self.session.attach(self)
+        elif self.logon_timeout_s:  # an acceptor's connection must name its session in time
+            asyncio.get_running_loop().call_later(self.logon_timeout_s, self._no_logon)
+
+    def _no_logon(self) -> None:
+        if self.session is None and self.transport is not None:
+            log.warning("FIX acceptor: no Logon within %.1f s; connection closed", self.logon_timeout_s)
+            self.close()
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed(data)
@@ -644,6 +653,7 @@ class FixAcceptor:
     def __init__(self, sessions: list[FixSession], host: str = "127.0.0.1", port: int = 0):
         self.sessions = {(s.target, s.sender): s for s in sessions}
         self.host, self.port = host, port
+        self.logon_timeout_s = min(s.config.logon_timeout_s for s in sessions)
         self.server: asyncio.base_events.Server | None = None
         self.connections: set[FixConnection] = set()
 
@@ -667,7 +677,8 @@ class FixAcceptor:
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: self._track(FixConnection(resolve=self._resolve, on_closed=self.connections.discard)),
+            lambda: self._track(FixConnection(resolve=self._resolve, on_closed=self.connections.discard,
+                                              logon_timeout_s=self.logon_timeout_s)),
             self.host, self.port)
         self.port = self.server.sockets[0].getsockname()[1]
         return self.port
