@@ -174,7 +174,7 @@ async def deposit(request, gw):
     """Deposit fen into the account's cash (custodian books credited too)."""
     account, body = _int(request, "account"), await _body(request, Amount)
     response = await _apply(gw, Deposit(account=account, amount=body.amount))
-    if response.status == 200:
+    if response.status == 200 and gw.broker.books is not None:
         gw.broker.books.credit(str(account), body.amount)
     return response
 
@@ -184,7 +184,7 @@ async def withdraw(request, gw):
     """Withdraw fen, if free cash covers it and the collateral ratio stays at or above 300 %."""
     account, body = _int(request, "account"), await _body(request, Amount)
     response = await _apply(gw, Withdraw(account=account, amount=body.amount))
-    if response.status == 200:
+    if response.status == 200 and gw.broker.books is not None:
         gw.broker.books.credit(str(account), -body.amount)
     return response
 
@@ -281,6 +281,9 @@ async def liquidations(request, gw):
 @_handler
 async def reconciliation(request, gw):
     """The last end-of-day reconciliation with the custodian's books (POST: run one now)."""
+    if gw.broker.books is None:
+        return _problem(409, "RECONCILIATION_UNAVAILABLE",
+                        "reconciliation needs the custodian's books, which a FIX broker does not send")
     if request.method == "POST":
         gw.reconcile()
     await gw.settled()

@@ -19,6 +19,7 @@ from typing import Literal
 import msgspec
 
 from core.config import EngineConfig
+from gateway.fix.broker import FixSettings
 
 
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -63,7 +64,10 @@ class MarketSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    kind: Literal["simulated"] = "simulated"
+    # "simulated": the broker simulator in this process; "fix": a FIX 4.4 session to a broker
+    # (or to `python -m simulators.broker --fix`), settings in [broker.fix]
+    kind: Literal["simulated", "fix"] = "simulated"
+    fix: FixSettings = FixSettings()
     latency: Literal["zero", "realistic"] = "zero"
     reject_rate: float = 0.0
     seed: int = 1

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
+from pathlib import Path
 from typing import AsyncIterator
 
 import msgspec
@@ -50,6 +52,10 @@ class FixSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     timezone: str = "Asia/Shanghai"
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    # ClOrdIDs on the wire are "<prefix>-<order id>", so that a fresh journal (order ids from 1
+    # again) never reuses one the broker has seen. "auto": a token made once and kept in the
+    # store directory (with the journal, so a restart keeps it); "": the bare order id.
+    cl_ord_id_prefix: str = "auto"
 
     def session(self, store_dir: str) -> SessionConfig:
         return SessionConfig(sender_comp_id=self.sender_comp_id, target_comp_id=self.target_comp_id,
@@ -83,6 +89,7 @@ class FixBroker:
         self._queue: asyncio.Queue[BrokerMessage] = asyncio.Queue()
         self._cancel_no = 0
         self.status_breaks: list[str] = []
+        self.prefix = _prefix(settings.cl_ord_id_prefix, self.session.config.store_dir)
         self.counters = {"duplicate_exec_ids": 0, "status_requests": 0, "status_closed": 0, "status_breaks": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -93,6 +100,7 @@ class FixBroker:
         """Open orders known from the journal after a restart: (order, filled qty, filled notional).
         They are asked after at the next Logon."""
         for new, cum_qty, cum_notional in orders:
+            new = msgspec.structs.replace(new, cl_ord_id=self.wire(new.cl_ord_id))
             self.orders[new.cl_ord_id] = _Order(new, cum_qty, cum_notional)
 
     async def close(self) -> None:
@@ -103,7 +111,16 @@ class FixBroker:
         return self._queue.empty()
 
     # ------------------------------------------------------------------ the Broker interface
+    def wire(self, cl_ord_id: str) -> str:
+        return f"{self.prefix}-{cl_ord_id}" if self.prefix else cl_ord_id
+
+    def _ours(self, wire_id: str) -> str:
+        if self.prefix and wire_id.startswith(self.prefix + "-"):
+            return wire_id[len(self.prefix) + 1:]
+        return wire_id
+
     async def submit(self, order: NewOrder) -> None:
+        order = msgspec.structs.replace(order, cl_ord_id=self.wire(order.cl_ord_id))
         try:
             seq = self.session.send(t.NEW_ORDER_SINGLE, mapping.new_order_single(order, self.clock()))
         except SessionDown as exc:
@@ -112,10 +129,12 @@ class FixBroker:
         self._by_seq[seq] = order.cl_ord_id
 
     async def cancel(self, request: CancelRequest) -> None:
+        request = CancelRequest(cl_ord_id=self.wire(request.cl_ord_id))
         known = self.orders.get(request.cl_ord_id)
         if known is None:
             self._queue.put_nowait(ExecutionReport(
-                cl_ord_id=request.cl_ord_id, broker_order_id="", exec_id=f"LOCAL-CXL-{request.cl_ord_id}",
+                cl_ord_id=self._ours(request.cl_ord_id), broker_order_id="",
+                exec_id=f"LOCAL-CXL-{request.cl_ord_id}",
                 exec_type="cancel_rejected", status="rejected", account="", instrument="", side=0, price=0, qty=0,
                 reason="UNKNOWN_ORDER: not open at the broker"))
             return
@@ -156,7 +175,8 @@ class FixBroker:
             if msg_type == t.EXECUTION_REPORT:
                 self._execution_report(session, message)
             elif msg_type == t.ORDER_CANCEL_REJECT:
-                self._queue.put_nowait(mapping.parse_cancel_reject(message))
+                report = mapping.parse_cancel_reject(message)
+                self._queue.put_nowait(msgspec.structs.replace(report, cl_ord_id=self._ours(report.cl_ord_id)))
             elif msg_type == t.REJECT:
                 self._refused(message.get_int(t.REF_SEQ_NUM, 0), None, f"FIX session Reject: {message.get_str(t.TEXT)}")
             elif msg_type == t.BUSINESS_MESSAGE_REJECT:
@@ -189,7 +209,7 @@ class FixBroker:
             report = msgspec.structs.replace(report, cum_notional=known.cum_notional)
             if report.status not in ("new", "partially_filled"):
                 del self.orders[cl_ord_id]
-        self._queue.put_nowait(report)
+        self._queue.put_nowait(msgspec.structs.replace(report, cl_ord_id=self._ours(report.cl_ord_id)))
 
     def _status(self, report: ExecutionReport, known: _Order | None) -> None:
         if known is None:
@@ -205,7 +225,8 @@ class FixBroker:
             del self.orders[report.cl_ord_id]
             exec_type = "rejected" if report.status == "rejected" else report.status
             self._queue.put_nowait(msgspec.structs.replace(
-                report, exec_type=exec_type, exec_id=f"STATUS-{report.exec_id}", cum_notional=known.cum_notional,
+                report, cl_ord_id=self._ours(report.cl_ord_id), exec_type=exec_type,
+                exec_id=f"STATUS-{report.exec_id}", cum_notional=known.cum_notional,
                 reason=report.reason or f"{report.status} at the broker (found by an order status request)"))
 
     def _refused(self, ref_seq: int, cl_ord_id: str | None, reason: str) -> None:
@@ -216,6 +237,19 @@ class FixBroker:
             return
         new = known.new
         self._queue.put_nowait(ExecutionReport(
-            cl_ord_id=new.cl_ord_id, broker_order_id="", exec_id=f"LOCAL-REJ-{new.cl_ord_id}", exec_type="rejected",
+            cl_ord_id=self._ours(new.cl_ord_id), broker_order_id="", exec_id=f"LOCAL-REJ-{new.cl_ord_id}",
+            exec_type="rejected",
             status="rejected", account=new.account, instrument=new.instrument, side=new.side, price=new.price,
             qty=new.qty, reason=reason, ts=self.clock()))
+
+
+def _prefix(setting: str, store_dir: str) -> str:
+    if setting != "auto":
+        return setting
+    path = Path(store_dir) / "clordid-prefix"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(3).upper()  # six hex digits, made once per store
+    path.write_text(token)
+    return token

@@ -48,12 +48,13 @@ class Pair:
             sender_comp_id="BROKER", target_comp_id="BEACON", store_dir=str(tmp_path / "broker")))
         self.broker: FixBroker | None = None
         self.received = []
+        self.prefix = ""
 
     async def start(self):
         port = await self.sim.start()
         self.sim.on_market(tick())
         self.settings = FixSettings(port=port, heartbeat_s=self.heartbeat_s, reconnect_min_s=0.05,
-                                    reconnect_max_s=0.2)
+                                    reconnect_max_s=0.2, cl_ord_id_prefix=self.prefix)
         await self.connect()
         return self
 
@@ -138,6 +139,22 @@ async def test_cancels_and_cancel_rejects(pair):
     await pair.broker.cancel(CancelRequest(cl_ord_id="f"))
     late = await pair.until(lambda m: getattr(m, "exec_type", "") == "cancel_rejected")
     assert late.cl_ord_id == "f" and "TOO_LATE_TO_CANCEL" in late.reason
+    await pair.stop()
+
+
+@aio
+async def test_client_order_ids_carry_a_prefix_kept_with_the_store(pair):
+    pair.prefix = "auto"
+    await pair.start()
+    prefix = pair.broker.prefix
+    assert len(prefix) == 6
+    await pair.broker.submit(order("9", qty=100))
+    fill = await pair.until(lambda m: getattr(m, "exec_type", "") == "fill")
+    assert fill.cl_ord_id == "9" and f"{prefix}-9" in pair.core.orders  # ours in, the wire id at the broker
+    await pair.broker.close()
+    pair.reader.cancel()
+    await pair.connect()
+    assert pair.broker.prefix == prefix  # a restart keeps it
     await pair.stop()
 
 
