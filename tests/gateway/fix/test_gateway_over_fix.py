@@ -79,3 +79,41 @@ async def test_orders_fill_over_fix_and_a_cut_connection_loses_no_fill(fresh_ser
     await conn.close()
     server.stop()
     await sim.stop()
+
+
+@aio
+async def test_the_gateway_trades_against_the_standalone_broker_simulator(fresh_server, tmp_path):
+    """Both as users start them: `python -m simulators.broker --fix` and `beacon serve` with
+    the FIX broker, each playing the same market scenario."""
+    import subprocess
+    import sys
+
+    from tests.gateway.harness import ROOT
+    broker = subprocess.Popen([sys.executable, "-m", "simulators.broker", "--fix", "--port", "0", "--scenario", "calm",
+                               "--speed", "20", "--store", str(tmp_path / "broker")],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = broker.stdout.readline()
+        assert "FIX 4.4 acceptor on 127.0.0.1:" in line, line
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        server = fresh_server(broker={"kind": "fix", "fix": {"port": port, "reconnect_min_s": 0.1}},
+                              market={"source": "scenario", "scenario": "calm", "speed": 20},
+                              engine={"trading_day": ""})
+        conn = await Conn.open(server)
+        for _ in range(200):
+            health = server.http("GET", "/health", token=None)[1]
+            if health["broker_connected"]:
+                break
+            await asyncio.sleep(0.05)
+        assert health["broker_connected"]
+        await conn.request({"type": "subscribe", "channel": "market", "instruments": [CODE]})
+        await conn.until(lambda m: m["type"] == "market" and m["instrument"] == CODE, 10)
+        ack = await conn.order(1, CODE, "buy", 100, None, "standalone-1", order_type="market")
+        assert ack["type"] == "order_accepted", ack
+        fill = await conn.until(lambda m: m["type"] == "fill" and m["order_id"] == ack["order_id"], 10)
+        assert fill["qty"] == 100 and fill["commission"] == 500  # the broker's minimum commission, over FIX
+        await conn.close()
+        server.stop()
+    finally:
+        broker.terminate()
+        broker.wait(10)
