@@ -72,11 +72,18 @@ def fen(value: bytes, tag: int) -> int:
     return -out if negative else out
 
 
+_second = [-1, b""]  # the last second formatted: every message carries a timestamp, most share it
+
+
 def utc_timestamp(ns: int) -> bytes:
     """UTC nanoseconds to UTCTimestamp with milliseconds."""
     ms = ns // 1_000_000
-    t = dt.datetime.fromtimestamp(ms // 1000, dt.timezone.utc)
-    return b"%04d%02d%02d-%02d:%02d:%02d.%03d" % (t.year, t.month, t.day, t.hour, t.minute, t.second, ms % 1000)
+    second = ms // 1000
+    if second != _second[0]:
+        t = dt.datetime.fromtimestamp(second, dt.timezone.utc)
+        _second[0], _second[1] = second, b"%04d%02d%02d-%02d:%02d:%02d." % (t.year, t.month, t.day, t.hour,
+                                                                           t.minute, t.second)
+    return _second[1] + b"%03d" % (ms % 1000)
 
 
 def parse_utc_timestamp(value: bytes, tag: int) -> int:
