@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="beacon.toml (every setting has a default)")
     p.add_argument("--port", type=int, help="override server.port")
     p.add_argument("--journal", help="override journal.dir")
+    p.add_argument("--broker", choices=["simulated", "fix"], help="override broker.kind")
+    p.add_argument("--fix", metavar="HOST:PORT", help="with --broker fix: the broker's FIX acceptor")
+    p.add_argument("--fix-comp-ids", metavar="OURS:THEIRS", help="SenderCompID:TargetCompID (default BEACON:BROKER)")
     p.add_argument("--log-level", default="INFO")
 
     p = sub.add_parser("config", help="print the default configuration as TOML")
@@ -142,6 +145,22 @@ def _serve(args) -> int:
         config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, port=args.port))
     if args.journal:
         config = msgspec.structs.replace(config, journal=msgspec.structs.replace(config.journal, dir=args.journal))
+    broker = config.broker
+    fix = broker.fix
+    if args.fix:
+        host, _, port = args.fix.rpartition(":")
+        if not host or not port.isdigit():
+            print(f"error: --fix wants HOST:PORT, not {args.fix!r}", file=sys.stderr)
+            return 2
+        fix = msgspec.structs.replace(fix, host=host, port=int(port))
+    if args.fix_comp_ids:
+        ours, _, theirs = args.fix_comp_ids.partition(":")
+        if not ours or not theirs:
+            print(f"error: --fix-comp-ids wants OURS:THEIRS, not {args.fix_comp_ids!r}", file=sys.stderr)
+            return 2
+        fix = msgspec.structs.replace(fix, sender_comp_id=ours, target_comp_id=theirs)
+    config = msgspec.structs.replace(config, broker=msgspec.structs.replace(broker, kind=args.broker or broker.kind,
+                                                                            fix=fix))
     run(config)
     return 0
 

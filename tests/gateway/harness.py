@@ -42,7 +42,8 @@ def merge(base: dict, changes: dict) -> dict:
 
 
 class Server:
-    def __init__(self, directory: Path, **changes):
+    def __init__(self, directory: Path, extra_args: tuple = (), **changes):
+        self.extra_args = list(extra_args)  # more `beacon serve` options
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         # the journal lives in this server's directory, whatever else the overrides change
@@ -54,7 +55,7 @@ class Server:
 
     def start(self, timeout: float = 20.0) -> "Server":
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config_path),
-                                      "--log-level", "WARNING"], cwd=ROOT, stdout=subprocess.PIPE,
+                                      "--log-level", "WARNING", *self.extra_args], cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

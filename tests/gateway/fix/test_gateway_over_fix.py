@@ -82,9 +82,9 @@ async def test_orders_fill_over_fix_and_a_cut_connection_loses_no_fill(fresh_ser
 
 
 @aio
-async def test_the_gateway_trades_against_the_standalone_broker_simulator(fresh_server, tmp_path):
-    """Both as users start them: `python -m simulators.broker --fix` and `beacon serve` with
-    the FIX broker, each playing the same market scenario."""
+async def test_the_gateway_trades_against_the_standalone_broker_simulator(tmp_path):
+    """Both as users start them: `python -m simulators.broker --fix` and `beacon serve --broker
+    fix --fix HOST:PORT`, each playing the same market scenario."""
     import subprocess
     import sys
 
@@ -96,9 +96,12 @@ async def test_the_gateway_trades_against_the_standalone_broker_simulator(fresh_
         line = broker.stdout.readline()
         assert "FIX 4.4 acceptor on 127.0.0.1:" in line, line
         port = int(line.split("127.0.0.1:")[1].split()[0])
-        server = fresh_server(broker={"kind": "fix", "fix": {"port": port, "reconnect_min_s": 0.1}},
-                              market={"source": "scenario", "scenario": "calm", "speed": 20},
-                              engine={"trading_day": ""})
+        from tests.gateway.harness import Server
+        server = Server(tmp_path / "gateway", extra_args=("--broker", "fix", "--fix", f"127.0.0.1:{port}",
+                                                          "--fix-comp-ids", "BEACON:BROKER"),
+                        broker={"fix": {"reconnect_min_s": 0.1}},
+                        market={"source": "scenario", "scenario": "calm", "speed": 20},
+                        engine={"trading_day": ""}).start()
         conn = await Conn.open(server)
         for _ in range(200):
             health = server.http("GET", "/health", token=None)[1]
@@ -113,7 +116,8 @@ async def test_the_gateway_trades_against_the_standalone_broker_simulator(fresh_
         fill = await conn.until(lambda m: m["type"] == "fill" and m["order_id"] == ack["order_id"], 10)
         assert fill["qty"] == 100 and fill["commission"] == 500  # the broker's minimum commission, over FIX
         await conn.close()
-        server.stop()
     finally:
+        if "server" in locals():
+            server.stop()
         broker.terminate()
         broker.wait(10)
