@@ -254,3 +254,59 @@ async def test_a_status_request_closes_an_order_the_broker_expired_while_we_were
     assert closed.cl_ord_id == "day" and "order status request" in closed.reason
     assert pair.broker.counters["status_closed"] == 1
     await pair.stop()
+
+
+class RefusingBroker:
+    """A counterparty that refuses every NewOrderSingle: a session Reject for the first, a
+    BusinessMessageReject for the second."""
+
+    def __init__(self):
+        self.n = 0
+
+    def on_logon(self, session):
+        pass
+
+    def on_logout(self, session, reason):
+        pass
+
+    def on_message(self, session, message):
+        self.n += 1
+        if self.n == 1:
+            session.reject(message, 5, "Value is incorrect (out of range) for this tag", 44)
+        else:
+            session.business_reject(message, 4, "Application not available", message[11])
+
+
+@aio
+async def test_a_reject_of_an_order_rejects_it_with_the_counterpartys_text(tmp_path):
+    from gateway.fix.session import FixAcceptor, FixSession
+    session = FixSession(SessionConfig(sender_comp_id="BROKER", target_comp_id="BEACON",
+                                       store_dir=str(tmp_path / "broker")), RefusingBroker(), initiator=False)
+    acceptor = FixAcceptor([session])
+    port = await acceptor.start()
+    pair = Pair(tmp_path)
+    pair.settings = FixSettings(port=port, reconnect_min_s=0.05, cl_ord_id_prefix="")
+    await pair.connect()
+    await pair.broker.submit(order("x1"))
+    first = await pair.until(lambda m: getattr(m, "exec_type", "") == "rejected")
+    assert first.cl_ord_id == "x1" and first.reason.startswith("FIX session Reject: Value is incorrect")
+    await pair.broker.submit(order("x2"))
+    second = await pair.until(lambda m: getattr(m, "exec_type", "") == "rejected")
+    assert second.cl_ord_id == "x2" and second.reason == "FIX BusinessMessageReject: Application not available"
+    assert "x1" not in pair.broker.orders and "x2" not in pair.broker.orders
+    await pair.broker.close()
+    pair.reader.cancel()
+    await acceptor.stop()
+
+
+@aio
+async def test_the_broker_simulator_answers_an_unsupported_message_with_a_business_reject(pair, caplog):
+    await pair.start()
+    caplog.set_level("WARNING", logger="beacon.fix.broker")
+    pair.broker.session.send(b"AE", [(571, b"T1")])  # TradeCaptureReport: not a broker simulator's business
+    for _ in range(100):
+        if "MsgType AE is not supported" in caplog.text:
+            break
+        await asyncio.sleep(0.02)
+    assert "FIX BusinessMessageReject: MsgType AE is not supported" in caplog.text
+    await pair.stop()

@@ -295,3 +295,42 @@ async def test_outside_its_schedule_the_acceptor_refuses_the_session(tmp_path):
     assert await peer.closed()
     assert app.logons == 0
     await server.stop()
+
+
+@aio
+async def test_the_initiator_keeps_to_its_schedule(tmp_path):
+    from gateway.fix.session import FixInitiator
+    session, app, server, port = await acceptor(tmp_path / "acceptor")
+    now = dt.datetime.now(dt.timezone.utc)
+    # outside the window: it does not even connect
+    later = FixSession(SessionConfig(sender_comp_id="BEACON", target_comp_id="BROKER", store_dir=str(tmp_path / "a"),
+                                     start_time=(now + dt.timedelta(hours=2)).strftime("%H:%M:%S"),
+                                     end_time=(now + dt.timedelta(hours=3)).strftime("%H:%M:%S"), timezone="UTC"),
+                       Recorder(), initiator=True)
+    waiting = FixInitiator(later, "127.0.0.1", port)
+    waiting.start()
+    await asyncio.sleep(1.0)
+    assert waiting.connects == 0 and app.logons == 0
+    await waiting.stop()
+    # inside a window that ends in a few seconds: logged on, then logged out at the end
+    ends = (now + dt.timedelta(seconds=3)).strftime("%H:%M:%S")
+    client_app = Recorder()
+    soon = FixSession(SessionConfig(sender_comp_id="BEACON", target_comp_id="BROKER", store_dir=str(tmp_path / "b"),
+                                    start_time=(now - dt.timedelta(hours=1)).strftime("%H:%M:%S"), end_time=ends,
+                                    timezone="UTC"), client_app, initiator=True)
+    initiator = FixInitiator(soon, "127.0.0.1", port)
+    initiator.start()
+    for _ in range(100):
+        if soon.active:
+            break
+        await asyncio.sleep(0.02)
+    assert soon.active and app.logons == 1
+    for _ in range(300):
+        if client_app.logouts:
+            break
+        await asyncio.sleep(0.02)
+    assert client_app.logouts == ["end of the session schedule"]
+    await asyncio.sleep(1.5)
+    assert initiator.connects == 1  # and it does not come back outside the window
+    await initiator.stop()
+    await server.stop()
