@@ -14,7 +14,7 @@ $(PY):
 
 # Reinstall (and rebuild the extensions) whenever the packaging or a Cython source changes.
 $(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx simulators/*/*.pyx)
-	$(PY) -m pip install --quiet -e '.[test,peers]'
+	$(PY) -m pip install --quiet -e '.[test,peers,bench]'
 	@touch $(STAMP)
 
 build: $(STAMP)
@@ -29,6 +29,7 @@ bench: build
 	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=min,median,mean,iqr,max,rounds \
 		--benchmark-autosave --benchmark-save-data --benchmark-storage=file://bench/results
 	$(PY) -m bench.report
+	$(PY) -m bench.loadgen
 
 clean:
 	rm -rf $(VENV) build *.egg-info core/*.cpp core/*.so gateway/*/*.c gateway/*/*.so simulators/*/*.c simulators/*/*.so .pytest_cache

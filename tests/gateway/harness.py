@@ -42,8 +42,9 @@ def merge(base: dict, changes: dict) -> dict:
 
 
 class Server:
-    def __init__(self, directory: Path, extra_args: tuple = (), **changes):
+    def __init__(self, directory: Path, extra_args: tuple = (), prefix: tuple = (), **changes):
         self.extra_args = list(extra_args)  # more `beacon serve` options
+        self.prefix = list(prefix)  # a command to run it under (benchmarks: taskset -c N)
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         # the journal lives in this server's directory, whatever else the overrides change
@@ -54,7 +55,7 @@ class Server:
         self.port = 0
 
     def start(self, timeout: float = 20.0) -> "Server":
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config_path),
+        self.proc = subprocess.Popen([*self.prefix, sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config_path),
                                       "--log-level", "WARNING", *self.extra_args], cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1)
         deadline = time.monotonic() + timeout

@@ -1,0 +1,291 @@
+"""The end-to-end latency suite: the gateway beside the echo floor, in one run.
+
+    python -m bench.loadgen [--rate 10000] [--count 20000] [--placements spread pinned] [--no-search]
+    python -m bench.loadgen --smoke        # seconds; for CI (nothing is asserted about time)
+
+Targets: the aiohttp echo and the picows echo (the floor), and the gateway with each journal
+fsync policy (every-batch, interval), the order-to-acknowledgement scenario: a new order
+(a resting limit buy) answered by `order_accepted` once journaled. Placements: `spread`
+(server on CPU 0, client on CPU 1) and `pinned` (both on CPU 0), by taskset. For each, an
+open-loop run at --rate and a closed-loop run; then, unless --no-search, the highest open-loop
+rate at which the gateway's p99 stays under 1 ms (a bounded search).
+
+Writes bench/results/loadgen/<UTC time>/: results.json (every run, with its HDR histogram),
+report.md (tables, ratios to the echo, the goals) and percentiles.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+
+from tests.gateway.harness import ALICE, ROOT, Server
+
+RESULTS = Path(__file__).parents[1] / "results" / "loadgen"
+PLACEMENTS = {"spread": ("0", "1"), "pinned": ("0", "0")}  # (server CPU, client CPU)
+GATEWAY_ENGINE = {"config": {"enforce_session": False, "order_rate_per_s": 10_000_000, "order_burst": 10_000_000,
+                             "max_open_orders": 10_000_000}}
+GATEWAY_SERVER = {"message_rate_per_s": 10_000_000, "message_burst": 10_000_000, "send_queue_limit": 10_000_000}
+
+
+def taskset(cpu: str) -> list[str]:
+    return ["taskset", "-c", cpu] if cpu and os.cpu_count() and os.cpu_count() > int(cpu) else []
+
+
+class Echo:
+    def __init__(self, kind: str, cpu: str):
+        self.proc = subprocess.Popen([*taskset(cpu), sys.executable, "-m", "bench.loadgen.echo", kind], cwd=ROOT,
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        self.url = f"ws://127.0.0.1:{int(line.split()[-1])}/ws"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Gateway:
+    def __init__(self, policy: str, cpu: str):
+        self.server = Server(tempfile.mkdtemp(prefix="beacon-bench-"), prefix=tuple(taskset(cpu)),
+                             journal={"fsync": policy}, engine=GATEWAY_ENGINE, server=GATEWAY_SERVER).start()
+        self.server.tick("600036", 4336, ask_size=0)
+        self.server.admin("/admin/accounts/0/deposit", {"amount": 10**13})  # never short of cash
+        self.url = self.server.url
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def client(url: str, cpu: str, mode: str, rate: float, count: int, warmup: int, gateway: bool, tag: str,
+           max_seconds: float = 30.0) -> dict:
+    out = tempfile.mktemp(suffix=".json")
+    args = [*taskset(cpu), sys.executable, "-m", "bench.loadgen.client", "--url", url, "--mode", mode, "--rate",
+            str(rate), "--count", str(count), "--warmup", str(warmup), "--max-seconds", str(max_seconds),
+            "--expect", "order_accepted" if gateway else "echo", "--tag", tag, "--out", out]
+    if gateway:
+        args += ["--login", f"{ALICE[1]}:{ALICE[2]}"]
+    subprocess.run(args, cwd=ROOT, check=True, timeout=max_seconds + 60)
+    with open(out) as fh:
+        return json.load(fh)
+
+
+TARGETS = ("echo-aiohttp", "echo-picows", "gateway-every-batch", "gateway-interval")
+
+
+def start(target: str, cpu: str):
+    kind, _, detail = target.partition("-")
+    return Echo(detail, cpu) if kind == "echo" else Gateway(detail, cpu)
+
+
+def run_suite(rate: float, count: int, warmup: int, placements: list[str], targets: list[str], modes: list[str],
+              closed_count: int) -> list[dict]:
+    runs = []
+    n = 0
+    for placement in placements:
+        server_cpu, client_cpu = PLACEMENTS[placement]
+        for target in targets:
+            server = start(target, server_cpu)
+            try:
+                for mode in modes:
+                    n += 1
+                    result = client(server.url, client_cpu, mode, rate, count if mode == "open" else closed_count,
+                                    warmup, target.startswith("gateway"), f"b{n}")
+                    runs.append({"placement": placement, "target": target, **result})
+                    lat = result["latency_us"]
+                    print(f"  {placement:7} {target:20} {mode:6} p50 {lat['p50']:8.0f} µs  p99 {lat['p99']:8.0f} µs  "
+                          f"{result['throughput_per_s']:9,.0f}/s  lost {result['lost']}  errors {result['errors']}",
+                          flush=True)
+            finally:
+                server.stop()
+    return runs
+
+
+def search_max_rate(target: str, placement: str, low: float, high: float, seconds: float, warmup: int,
+                    p99_limit_us: float = 1_000.0, steps: int = 6) -> dict:
+    """The highest open-loop rate with p99 under the limit and every message answered: double from
+    `low` until it fails (at most `high`), then bisect."""
+    server_cpu, client_cpu = PLACEMENTS[placement]
+    trials = []
+
+    def ok(rate: float) -> bool:
+        server = start(target, server_cpu)
+        try:
+            result = client(server.url, client_cpu, "open", rate, max(200, int(rate * seconds)), warmup,
+                            target.startswith("gateway"), f"s{len(trials)}", max_seconds=seconds * 3)
+        finally:
+            server.stop()
+        passed = (result["latency_us"]["p99"] < p99_limit_us and result["lost"] == 0 and result["errors"] == 0
+                  and result["throughput_per_s"] >= 0.95 * rate)
+        trials.append({"rate": rate, "p99_us": result["latency_us"]["p99"], "throughput_per_s":
+                       result["throughput_per_s"], "passed": passed})
+        print(f"  search {target} {placement}: {rate:,.0f}/s -> p99 {result['latency_us']['p99']:.0f} µs "
+              f"{'ok' if passed else 'too slow'}", flush=True)
+        return passed
+
+    good, bad = 0.0, None
+    rate = low
+    while rate <= high:
+        if ok(rate):
+            good, rate = rate, rate * 2
+        else:
+            bad = rate
+            break
+    if bad is not None and good:
+        for _ in range(steps):
+            middle = (good + bad) / 2
+            if bad - good < 0.05 * good:
+                break
+            if ok(middle):
+                good = middle
+            else:
+                bad = middle
+    return {"target": target, "placement": placement, "p99_limit_us": p99_limit_us, "max_rate": good,
+            "first_failing": bad, "trials": trials}
+
+
+# ------------------------------------------------------------------ the report
+def pct_table(runs: list[dict], placement: str, mode: str) -> list[str]:
+    rows = [r for r in runs if r["placement"] == placement and r["mode"] == mode]
+    echo = {r["target"]: r for r in rows if r["target"].startswith("echo")}
+    base = echo.get("echo-aiohttp")
+    lines = ["| target | p50 | p90 | p99 | p99.9 | max | answered/s | p50 / aiohttp echo | p99 / aiohttp echo |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lat = r["latency_us"]
+        ratio50 = f"{lat['p50'] / base['latency_us']['p50']:.2f}x" if base else ""
+        ratio99 = f"{lat['p99'] / base['latency_us']['p99']:.2f}x" if base else ""
+        lines.append(f"| {r['target']} | {lat['p50']:.0f} | {lat['p90']:.0f} | {lat['p99']:.0f} | "
+                     f"{lat['p99.9']:.0f} | {lat['max']:.0f} | {r['throughput_per_s']:,.0f} | {ratio50} | {ratio99} |")
+    return lines
+
+
+def goals(runs: list[dict], rate: float, searches: list[dict]) -> list[str]:
+    out = []
+    for placement in sorted({r["placement"] for r in runs}):
+        rows = {r["target"]: r for r in runs if r["placement"] == placement and r["mode"] == "open"}
+        echo = rows.get("echo-aiohttp")
+        for target in ("gateway-every-batch", "gateway-interval"):
+            g = rows.get(target)
+            if not (g and echo):
+                continue
+            r50 = g["latency_us"]["p50"] / echo["latency_us"]["p50"]
+            r99 = g["latency_us"]["p99"] / echo["latency_us"]["p99"]
+            out.append(f"- {placement}, {target}, open loop at {rate:,.0f}/s: p50 {r50:.2f}x the echo's "
+                       f"(goal <= 1.5x: {'met' if r50 <= 1.5 else 'not met'}), p99 {r99:.2f}x "
+                       f"(goal <= 2x: {'met' if r99 <= 2 else 'not met'})")
+    for s in searches:
+        out.append(f"- {s['placement']}, {s['target']}: the highest rate with p99 under 1 ms was "
+                   f"{s['max_rate']:,.0f}/s (goal >= 30,000/s: {'met' if s['max_rate'] >= 30_000 else 'not met'})")
+    return out
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    placements = sorted({r["placement"] for r in runs})
+    fig, axes = plt.subplots(1, len(placements), figsize=(6.5 * len(placements), 4.8), squeeze=False)
+    quantiles = [50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99]
+    for ax, placement in zip(axes[0], placements):
+        for r in runs:
+            if r["placement"] != placement or r["mode"] != "open":
+                continue
+            h = HdrHistogram.decode(r["histogram"])
+            xs = [1 / (1 - q / 100) for q in quantiles]
+            ys = [h.get_value_at_percentile(q) / 1000 for q in quantiles]
+            ax.plot(xs, ys, marker="o", markersize=3, label=r["target"],
+                    linestyle="--" if r["target"].startswith("echo") else "-")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks([1 / (1 - q / 100) for q in quantiles])
+        ax.set_xticklabels([f"{q:g}" for q in quantiles], rotation=45)
+        ax.set_xlabel("percentile")
+        ax.set_ylabel("latency (µs)")
+        ax.set_title(f"{placement}: order to acknowledgement, open loop")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(directory: Path, meta: dict, runs: list[dict], searches: list[dict]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "results.json").write_text(json.dumps({"meta": meta, "runs": runs, "searches": searches}, indent=1))
+    lines = [f"# Order to acknowledgement: the gateway beside the echo floor ({meta['when']})", "",
+             f"Machine: {meta['cpu']}, {meta['cpus']} CPUs, Python {meta['python']}. Client and server share "
+             "this machine: `spread` puts the server on CPU 0 and the client on CPU 1, `pinned` both on CPU 0. "
+             f"Open loop at {meta['rate']:,.0f} messages/s ({meta['count']:,} measured after {meta['warmup']:,} "
+             "warm-up; latency from the intended send time); closed loop one at a time. Latencies in µs. "
+             "The gateway answers `order_accepted` once the order is journaled: `every-batch` includes an fsync "
+             "per batch, `interval` a 5 ms group commit.", ""]
+    for placement in meta["placements"]:
+        for mode in meta["modes"]:
+            lines += [f"## {placement}, {mode} loop", ""] + pct_table(runs, placement, mode) + [""]
+    if searches:
+        lines += ["## The highest sustainable rate (p99 under 1 ms, every order answered)", "",
+                  "| target | placement | max rate | first failing | trials |", "|---|---|---|---|---|"]
+        for s in searches:
+            trials = ", ".join(f"{t['rate']:,.0f}/s: {t['p99_us']:.0f} µs" for t in s["trials"])
+            failing = f"{s['first_failing']:,.0f}/s" if s["first_failing"] else "none up to the cap"
+            lines.append(f"| {s['target']} | {s['placement']} | {s['max_rate']:,.0f}/s | {failing} | {trials} |")
+        lines.append("")
+    lines += ["## Goals", ""] + goals(runs, meta["rate"], searches) + ["", "![percentiles](percentiles.png)", ""]
+    (directory / "report.md").write_text("\n".join(lines))
+    plot(runs, directory / "percentiles.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=10_000)
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--closed-count", type=int, default=5_000)
+    parser.add_argument("--warmup", type=int, default=1_000)
+    parser.add_argument("--placements", nargs="+", choices=list(PLACEMENTS), default=list(PLACEMENTS))
+    parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
+    parser.add_argument("--modes", nargs="+", choices=["open", "closed"], default=["open", "closed"])
+    parser.add_argument("--no-search", action="store_true")
+    parser.add_argument("--search-seconds", type=float, default=2.0)
+    parser.add_argument("--smoke", action="store_true", help="a few seconds: the tools run; times mean nothing")
+    parser.add_argument("--out", default="", help="directory (default: bench/results/loadgen/<UTC time>)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.rate, args.count, args.closed_count, args.warmup = 500, 200, 100, 20
+        args.placements, args.targets, args.no_search = ["spread"], ["echo-aiohttp", "gateway-interval"], True
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    meta = {"when": when, "cpu": cpu, "cpus": os.cpu_count(), "python": sys.version.split()[0], "rate": args.rate,
+            "count": args.count, "warmup": args.warmup, "placements": args.placements, "modes": args.modes,
+            "smoke": args.smoke}
+    print(f"bench.loadgen: {', '.join(args.targets)}; {', '.join(args.placements)}; {args.rate:,.0f}/s open loop",
+          flush=True)
+    started = time.monotonic()
+    runs = run_suite(args.rate, args.count, args.warmup, args.placements, args.targets, args.modes,
+                     args.closed_count)
+    searches = []
+    if not args.no_search:
+        for target in ("gateway-interval", "gateway-every-batch"):
+            if target in args.targets:
+                searches.append(search_max_rate(target, "spread", 1_000, 64_000, args.search_seconds, args.warmup))
+    directory = Path(args.out) if args.out else RESULTS / when
+    write_report(directory, {**meta, "wall_s": round(time.monotonic() - started, 1)}, runs, searches)
+    print(f"report: {directory / 'report.md'} ({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,219 @@
+"""One load-generating client, in a process of its own (picows on uvloop: the client's own
+overhead stays small and is the same for every target).
+
+    python -m bench.loadgen.client --url ws://127.0.0.1:PORT/ws --rate 10000 --count 20000 \
+        [--mode open|closed] [--login API_KEY:SECRET] [--expect order_accepted|echo] [--out result.json]
+
+Each message is a new order (a limit buy under the market, 100 shares of 600036) with its
+own req_id; the answer carrying that req_id ends its latency. Against an echo server the
+same bytes come back. Open loop: message i is due at start + i / rate, and its latency runs
+from that intended moment, whether or not the client managed to send it on time (so a
+server that stalls is charged for the queue it causes). Closed loop: the next message goes
+when the previous is answered. Bounded by --count and --max-seconds; loopback only.
+
+Latencies go into an HDR histogram (ns, 3 significant digits); the result is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import time
+from urllib.parse import urlparse
+
+import orjson
+import uvloop
+from hdrh.histogram import HdrHistogram
+from picows import WSListener, WSMsgType, ws_connect
+
+PERCENTILES = (50, 90, 99, 99.9, 99.99)
+
+
+def order_payloads(count: int, account: int, tag: str) -> list[bytes]:
+    return [orjson.dumps({"type": "new_order", "req_id": str(i), "account": account, "instrument": "600036",
+                          "side": "buy", "qty": 100, "price": 4300 - i % 50, "client_order_id": f"{tag}-{i}"})
+            for i in range(count)]
+
+
+class Listener(WSListener):
+    def __init__(self, run: "Run"):
+        self.run = run
+
+    def on_ws_frame(self, transport, frame):
+        if frame.msg_type == WSMsgType.TEXT:
+            self.run.on_message(frame.get_payload_as_bytes(), time.perf_counter_ns())
+
+    def on_ws_disconnected(self, transport):
+        self.run.disconnected = True
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.n = args.count + args.warmup
+        self.payloads = order_payloads(self.n, args.account, args.tag or f"lg{os.getpid()}")
+        self.start_ns = [0] * self.n
+        self.done = [False] * self.n
+        self.received = self.errors = 0
+        self.histogram = HdrHistogram(1_000, 60_000_000_000, 3)  # 1 µs .. 60 s, in ns
+        self.first_error = ""
+        self.waiter: asyncio.Future | None = None
+        self.all_done = asyncio.get_running_loop().create_future()
+        self.disconnected = False
+        self.last_recv = 0
+
+    # ------------------------------------------------------------------ receiving
+    def on_message(self, payload: bytes, now: int) -> None:
+        if self.waiter is not None and not self.waiter.done():  # the login exchange
+            self.waiter.set_result(orjson.loads(payload))
+            return
+        message = orjson.loads(payload)
+        req_id = message.get("req_id")
+        if req_id is None or not req_id.isdigit():
+            return  # a push (order update, heartbeat): not an answer
+        i = int(req_id)
+        if i >= self.n or self.done[i]:
+            return
+        self.done[i] = True
+        self.received += 1
+        self.last_recv = now
+        expect = self.args.expect
+        if (expect == "echo" and message.get("type") != "new_order") or \
+                (expect != "echo" and message.get("type") != expect):
+            self.errors += 1
+            self.first_error = self.first_error or payload.decode()[:300]
+        if i >= self.args.warmup:
+            self.histogram.record_value(max(1_000, now - self.start_ns[i]))
+        if self.closed_future is not None and not self.closed_future.done():
+            self.closed_future.set_result(None)
+        if self.received == self.n and not self.all_done.done():
+            self.all_done.set_result(None)
+
+    closed_future: asyncio.Future | None = None
+
+    async def request_raw(self, transport, body: dict | None) -> dict:
+        self.waiter = asyncio.get_running_loop().create_future()
+        if body is not None:
+            transport.send(WSMsgType.TEXT, orjson.dumps(body))
+        answer = await asyncio.wait_for(self.waiter, 10)
+        self.waiter = None
+        return answer
+
+    async def login(self, transport) -> None:
+        hello = await self.request_raw(transport, None)
+        api_key, secret = self.args.login.split(":", 1)
+        ts = int(time.time() * 1000)
+        signature = hmac.new(secret.encode(), f"{hello['nonce']}\n{api_key}\n{ts}".encode(),
+                             hashlib.sha256).hexdigest()
+        answer = await self.request_raw(transport, {"type": "login", "req_id": "login", "api_key": api_key,
+                                                    "timestamp_ms": ts, "signature": signature})
+        if answer.get("type") != "login_ok":
+            raise SystemExit(f"login refused: {answer}")
+
+    # ------------------------------------------------------------------ sending
+    async def send_open(self, transport) -> int:
+        interval = 1e9 / self.args.rate
+        start = time.perf_counter_ns() + 5_000_000
+        deadline = start + int(self.args.max_seconds * 1e9)
+        sent = 0
+        for i in range(self.n):
+            due = start + int(i * interval)
+            while True:
+                delta = due - time.perf_counter_ns()
+                if delta <= 0:
+                    break
+                if delta > 2_000_000:
+                    await asyncio.sleep((delta - 1_000_000) / 1e9)
+                else:  # close to the moment: give the CPU away and let the loop read, then look again
+                    os.sched_yield()
+                    await asyncio.sleep(0)
+            if due > deadline or self.disconnected:
+                break
+            self.start_ns[i] = due
+            transport.send(WSMsgType.TEXT, self.payloads[i])
+            sent += 1
+            if i % 64 == 63:
+                await asyncio.sleep(0)  # read what came back even when running behind
+        return sent
+
+    async def send_closed(self, transport) -> int:
+        deadline = time.perf_counter_ns() + int(self.args.max_seconds * 1e9)
+        loop = asyncio.get_running_loop()
+        sent = 0
+        for i in range(self.n):
+            if time.perf_counter_ns() > deadline or self.disconnected:
+                break
+            self.closed_future = future = loop.create_future()
+            timer = loop.call_later(10, lambda: future.done() or future.set_result(None))  # a lost answer
+            self.start_ns[i] = time.perf_counter_ns()
+            transport.send(WSMsgType.TEXT, self.payloads[i])
+            sent += 1
+            await future
+            timer.cancel()
+            if not self.done[i]:
+                break
+        return sent
+
+    async def execute(self) -> dict:
+        transport, _ = await ws_connect(lambda: Listener(self), self.args.url, max_frame_size=1 << 24)
+        if self.args.login:
+            await self.login(transport)
+        began = time.perf_counter_ns()
+        sent = await (self.send_open(transport) if self.args.mode == "open" else self.send_closed(transport))
+        sent_done = time.perf_counter_ns()
+        if sent:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.all_done), 10 if sent == self.n else 2)
+            except asyncio.TimeoutError:
+                pass
+        transport.disconnect()
+        elapsed = max(1, (self.last_recv or sent_done) - began) / 1e9
+        h = self.histogram
+        return {
+            "url": self.args.url, "mode": self.args.mode, "rate": self.args.rate if self.args.mode == "open" else None,
+            "count": self.args.count, "warmup": self.args.warmup, "sent": sent, "received": self.received,
+            "lost": sent - self.received, "errors": self.errors, "first_error": self.first_error,
+            "elapsed_s": round(elapsed, 3), "throughput_per_s": round(self.received / elapsed, 1),
+            "send_rate_per_s": round(sent / max(1e-9, (sent_done - began) / 1e9), 1),
+            "latency_us": {**{f"p{p}": h.get_value_at_percentile(p) / 1000 for p in PERCENTILES},
+                           "max": h.get_max_value() / 1000, "mean": round(h.get_mean_value() / 1000, 1),
+                           "samples": h.get_total_count()},
+            "histogram": h.encode().decode(),  # HdrHistogram's own compressed base64 form
+        }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--mode", choices=["open", "closed"], default="open")
+    parser.add_argument("--rate", type=float, default=1_000.0, help="messages per second (open loop)")
+    parser.add_argument("--count", type=int, default=5_000, help="measured messages")
+    parser.add_argument("--warmup", type=int, default=500, help="messages sent first and not measured")
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="stop sending after this long")
+    parser.add_argument("--login", default="", help="API_KEY:SECRET (the gateway); none for an echo server")
+    parser.add_argument("--account", type=int, default=0)
+    parser.add_argument("--tag", default="", help="client order id prefix")
+    parser.add_argument("--expect", default="order_accepted", help="the answer's type, or 'echo'")
+    parser.add_argument("--out", default="", help="write the JSON result here (default: stdout)")
+    args = parser.parse_args(argv)
+    host = urlparse(args.url).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("the load generator talks to loopback only")
+
+    async def go():
+        return await Run(args).execute()
+    result = uvloop.run(go())
+    text = json.dumps(result)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The floor: websocket echo servers with nothing behind them, on uvloop.
+
+    python -m bench.loadgen.echo aiohttp|picows [--port 0]
+
+`aiohttp` is the same server stack as the gateway's (aiohttp's websocket handler on
+uvloop); `picows` is a websocket library written for latency. Each answers every text frame
+with the same bytes. Prints "echo: listening on PORT" when ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import uvloop
+
+
+async def aiohttp_echo(port: int) -> int:
+    from aiohttp import WSMsgType, web
+
+    async def handler(request):
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                await ws.send_str(message.data)
+            elif message.type == WSMsgType.BINARY:
+                await ws.send_bytes(message.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    return site._server.sockets[0].getsockname()[1]
+
+
+async def picows_echo(port: int) -> int:
+    from picows import WSListener, WSMsgType, ws_create_server
+
+    class Echo(WSListener):
+        def on_ws_frame(self, transport, frame):
+            if frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                transport.send(frame.msg_type, frame.get_payload_as_bytes())
+            elif frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+
+    server = await ws_create_server(lambda request: Echo(), "127.0.0.1", port)
+    return server.sockets[0].getsockname()[1]
+
+
+async def serve(kind: str, port: int) -> None:
+    actual = await (aiohttp_echo if kind == "aiohttp" else picows_echo)(port)
+    print(f"echo: listening on {actual}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=["aiohttp", "picows"])
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    uvloop.run(serve(args.kind, args.port))
+
+
+if __name__ == "__main__":
+    main()
