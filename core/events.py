@@ -14,8 +14,9 @@ import msgspec
 from .liquidation import ChildOrder, Skip
 
 
-class Event(msgspec.Struct, tag_field="event", frozen=True, kw_only=True):
-    """Base of every event; `seq` is the journal sequence number of the command behind it."""
+class Event(msgspec.Struct, tag_field="event", frozen=True, kw_only=True, gc=False):
+    """Base of every event; `seq` is the journal sequence number of the command behind it.
+    Events hold numbers, strings and lists of plain structs, never themselves: gc=False."""
 
     seq: int = 0
 

@@ -110,16 +110,18 @@ def run_suite(rate: float, count: int, warmup: int, placements: list[str], targe
 
 
 def search_max_rate(target: str, placement: str, low: float, high: float, seconds: float, warmup: int,
-                    p99_limit_us: float = 1_000.0, steps: int = 6) -> dict:
+                    p99_limit_us: float = 1_000.0, steps: int = 5, floor: float = 125.0) -> dict:
     """The highest open-loop rate with p99 under the limit and every message answered: double from
-    `low` until it fails (at most `high`), then bisect."""
+    `low` until it fails (at most `high`; halving down to `floor` if `low` already fails), then
+    bisect. Bounded: at most about a dozen short runs."""
     server_cpu, client_cpu = PLACEMENTS[placement]
     trials = []
 
     def ok(rate: float) -> bool:
         server = start(target, server_cpu)
         try:
-            result = client(server.url, client_cpu, "open", rate, max(200, int(rate * seconds)), warmup,
+            result = client(server.url, client_cpu, "open", rate, max(200, int(rate * seconds)),
+                            min(warmup, max(50, int(rate * seconds / 4))),
                             target.startswith("gateway"), f"s{len(trials)}", max_seconds=seconds * 3)
         finally:
             server.stop()
@@ -139,6 +141,12 @@ def search_max_rate(target: str, placement: str, low: float, high: float, second
         else:
             bad = rate
             break
+    while not good and bad is not None and bad / 2 >= floor:  # below the starting rate: halve down to the floor
+        rate = bad / 2
+        if ok(rate):
+            good = rate
+        else:
+            bad = rate
     if bad is not None and good:
         for _ in range(steps):
             middle = (good + bad) / 2

@@ -65,11 +65,15 @@ class Run:
         self.all_done = asyncio.get_running_loop().create_future()
         self.disconnected = False
         self.last_recv = 0
+        self.started = False
+        self.early: list[dict] = []
 
     # ------------------------------------------------------------------ receiving
     def on_message(self, payload: bytes, now: int) -> None:
-        if self.waiter is not None and not self.waiter.done():  # the login exchange
-            self.waiter.set_result(orjson.loads(payload))
+        if not self.started:  # the login exchange: the hello may come before anyone waits for it
+            self.early.append(orjson.loads(payload))
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(None)
             return
         message = orjson.loads(payload)
         req_id = message.get("req_id")
@@ -95,22 +99,31 @@ class Run:
 
     closed_future: asyncio.Future | None = None
 
-    async def request_raw(self, transport, body: dict | None) -> dict:
-        self.waiter = asyncio.get_running_loop().create_future()
+    async def request_raw(self, transport, body: dict | None, wanted: str) -> dict:
+        """Before the run: send body (if any) and wait for the first message of the wanted type."""
         if body is not None:
             transport.send(WSMsgType.TEXT, orjson.dumps(body))
-        answer = await asyncio.wait_for(self.waiter, 10)
-        self.waiter = None
-        return answer
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for message in self.early:
+                if message.get("type") in (wanted, "error", "login_failed"):
+                    self.early.remove(message)
+                    return message
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self.waiter, max(0.01, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
+        raise SystemExit(f"no {wanted} from the server; saw {self.early}")
 
     async def login(self, transport) -> None:
-        hello = await self.request_raw(transport, None)
+        hello = await self.request_raw(transport, None, "hello")
         api_key, secret = self.args.login.split(":", 1)
         ts = int(time.time() * 1000)
         signature = hmac.new(secret.encode(), f"{hello['nonce']}\n{api_key}\n{ts}".encode(),
                              hashlib.sha256).hexdigest()
         answer = await self.request_raw(transport, {"type": "login", "req_id": "login", "api_key": api_key,
-                                                    "timestamp_ms": ts, "signature": signature})
+                                                    "timestamp_ms": ts, "signature": signature}, "login_ok")
         if answer.get("type") != "login_ok":
             raise SystemExit(f"login refused: {answer}")
 
@@ -162,6 +175,7 @@ class Run:
         transport, _ = await ws_connect(lambda: Listener(self), self.args.url, max_frame_size=1 << 24)
         if self.args.login:
             await self.login(transport)
+        self.started = True
         began = time.perf_counter_ns()
         sent = await (self.send_open(transport) if self.args.mode == "open" else self.send_closed(transport))
         sent_done = time.perf_counter_ns()
