@@ -42,6 +42,16 @@ class Metrics:
                                            "Breaks found by the last end-of-day reconciliation", registry=r)
         if gateway is not None:
             r.register(_StateCollector(gateway))
+        # labelled children, found once: labels() hashes and locks on every call, on the order path
+        self.order_accepted = self.orders.labels("accepted")
+        self.order_rejected = self.orders.labels("rejected")
+        self._reports = {}
+
+    def broker_report(self, exec_type: str):
+        child = self._reports.get(exec_type)
+        if child is None:
+            child = self._reports[exec_type] = self.broker_reports.labels(exec_type)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -207,4 +207,8 @@ async def serve(config: Config, ready=None) -> None:
 
 
 def run(config: Config, ready=None) -> None:
+    if os.environ.get("BEACON_CPROFILE"):  # diagnosis only: a deterministic profile of the whole run
+        import cProfile
+        cProfile.runctx("uvloop.run(serve(config, ready))", globals(), locals(), os.environ["BEACON_CPROFILE"])
+        return
     uvloop.run(serve(config, ready))

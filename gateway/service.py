@@ -226,7 +226,7 @@ class Gateway:
             session.error(request.req_id, "INVALID_REQUEST", "a limit order needs a price (fen)")
             return
         if not self.broker.connected:
-            self.metrics.orders.labels("rejected").inc()
+            self.metrics.order_rejected.inc()
             session.send(p.OrderReject(req_id=request.req_id, client_order_id=request.client_order_id,
                                        account=request.account, code=908, reason="BROKER_UNAVAILABLE",
                                        detail="the broker connection is down; the order was not sent"))
@@ -237,11 +237,11 @@ class Gateway:
         def answered(seq: int) -> None:
             self.metrics.order_latency.observe(time.perf_counter() - received)
             if outcome.result > 0:
-                self.metrics.orders.labels("accepted").inc()
+                self.metrics.order_accepted.inc()
                 session.placed.add(outcome.result)
                 self._route(outcome.result, command, market_like)
             else:
-                self.metrics.orders.labels("rejected").inc()
+                self.metrics.order_rejected.inc()
                 reject = events[0]
                 self.metrics.rejects.labels(str(reject.code), reject.reason).inc()
 
@@ -317,7 +317,7 @@ class Gateway:
             log.warning("broker %s: %s", "connected" if message.connected else "disconnected", message.reason)
             return
         report: ExecutionReport = message
-        self.metrics.broker_reports.labels(report.exec_type).inc()
+        self.metrics.broker_report(report.exec_type).inc()
         try:
             order = int(report.cl_ord_id)
         except ValueError:

@@ -53,6 +53,7 @@ class Session:
         self.close_reason = ""
         self._close_code = 0
         self._wake = asyncio.Event()
+        self._sending_since = 0.0  # when the send in progress began waiting (0: none)
         self._tokens = float(self.settings.message_burst)
         self._token_time = time.monotonic()
         self._errors: collections.deque = collections.deque()
@@ -96,6 +97,7 @@ class Session:
 
     async def _writer(self) -> None:
         ws = self.ws
+        opcode = WSMsgType.BINARY if self.binary else WSMsgType.TEXT
         while not ws.closed:
             await self._wake.wait()
             self._wake.clear()
@@ -103,24 +105,35 @@ class Session:
                 message = self.queue.popleft() if self.queue else self.market.pop(next(iter(self.market)))
                 self.seq += 1
                 message.seq = self.seq
-                data = self.encode(message)
+                # The frame goes out at once unless the socket's buffer is full; only then does the send
+                # wait, and the heartbeat task times that wait (send_timeout_s). No per-message timer:
+                # a wait_for per message cost more than the send.
+                self._sending_since = time.monotonic()
                 try:
-                    await asyncio.wait_for(ws.send_bytes(data) if self.binary else ws.send_str(data.decode()),
-                                           self.settings.send_timeout_s)
-                except asyncio.TimeoutError:
-                    self.gateway.metrics.slow_consumers.inc()
-                    self.close_soon(CLOSE_SLOW, f"slow consumer: a message waited more than "
-                                                f"{self.settings.send_timeout_s:g} s to be sent", flush=False)
-                    return
+                    await ws.send_frame(self.encode(message), opcode)
+                except (ConnectionError, RuntimeError):
+                    return  # the connection is gone (or was cut for not reading)
+                self._sending_since = 0.0
                 self.last_out = time.monotonic()
             if self._close_code and not ws.closed:  # everything queued before the close has gone out
                 await self._close(self._close_code, self.close_reason)
 
+    def _check_stuck_send(self, now: float) -> None:
+        """A send waiting on a full socket longer than send_timeout_s: the client is not reading."""
+        if self._sending_since and now - self._sending_since > self.settings.send_timeout_s and not self.closed:
+            self.gateway.metrics.slow_consumers.inc()
+            self.close_soon(CLOSE_SLOW, f"slow consumer: a message waited more than "
+                                        f"{self.settings.send_timeout_s:g} s to be sent", flush=False)
+
     async def _heartbeat(self) -> None:
         interval = self.settings.heartbeat_s
+        tick = min(interval, 1.0, max(0.05, self.settings.send_timeout_s / 4))
         while not self.closed:
-            await asyncio.sleep(min(interval, 1.0))
+            await asyncio.sleep(tick)
             now = time.monotonic()
+            self._check_stuck_send(now)
+            if self.closed:
+                break
             if self.client is None and now - self._started > self.settings.login_timeout_s:
                 self.close_soon(CLOSE_POLICY, "no login within the login timeout")
             elif now - self.last_in > self.settings.idle_timeout_s:

@@ -18,7 +18,7 @@ class StuckSocket:
         self.closed = False
         self.close_code = None
 
-    async def send_str(self, data: str) -> None:
+    async def send_frame(self, data: bytes, opcode) -> None:
         await self.open.wait()
         self.sent.append(msgspec.json.decode(data))
 
@@ -79,3 +79,22 @@ def test_order_messages_are_never_dropped_and_too_many_close_the_connection():
     session, ws = asyncio.run(run())
     assert session.closed and "slow consumer" in session.close_reason
     assert ws.close_code == CLOSE_SLOW and not session.queue
+
+
+def test_a_send_stuck_longer_than_the_send_timeout_closes_the_connection():
+    async def run():
+        ws = StuckSocket()  # never released: the client stopped reading
+        session = Session(FakeGateway(send_timeout_s=0.2), ws, binary=False, peer="test")
+        session._started = asyncio.get_running_loop().time()
+        tasks = [asyncio.create_task(session._writer()), asyncio.create_task(session._heartbeat())]
+        session.send(p.Heartbeat(server_time_ms=1))
+        await asyncio.sleep(0.1)
+        assert not session.closed  # waiting, not yet too long
+        await asyncio.sleep(0.4)
+        for task in tasks:
+            task.cancel()
+        return session, ws
+
+    session, ws = asyncio.run(run())
+    assert session.closed and session.close_reason == "slow consumer: a message waited more than 0.2 s to be sent"
+    assert ws.close_code == CLOSE_SLOW
