@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench build clean
+.PHONY: run test bench bench-check bench-baseline build clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ bench: build
 		--benchmark-autosave --benchmark-save-data --benchmark-storage=file://bench/results
 	$(PY) -m bench.report
 	$(PY) -m bench.loadgen
+
+# The regression gate: a fresh run of the micro-benchmarks against bench/baseline.json
+# (normalised by a calibration benchmark; tolerance from the baseline runs' own noise).
+bench-check: build
+	$(PY) -m bench.check
+
+bench-baseline: build
+	$(PY) -m bench.check --baseline --runs 3
 
 clean:
 	rm -rf $(VENV) build *.egg-info core/*.cpp core/*.so gateway/*/*.c gateway/*/*.so simulators/*/*.c simulators/*/*.so .pytest_cache
