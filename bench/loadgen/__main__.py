@@ -28,7 +28,7 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
-from tests.gateway.harness import ALICE, ROOT, Server
+from tests.gateway.harness import ADMIN, ALICE, ROOT, Server
 
 RESULTS = Path(__file__).parents[1] / "results" / "loadgen"
 PLACEMENTS = {"spread": ("0", "1"), "pinned": ("0", "0")}  # (server CPU, client CPU)
@@ -54,28 +54,54 @@ class Echo:
 
 
 class Gateway:
-    def __init__(self, policy: str, cpu: str):
+    def __init__(self, policy: str, cpu: str, deposit: bool = True, ask_size: int = 0, **changes):
+        engine = changes.pop("engine", GATEWAY_ENGINE)
         self.server = Server(tempfile.mkdtemp(prefix="beacon-bench-"), prefix=tuple(taskset(cpu)),
-                             journal={"fsync": policy}, engine=GATEWAY_ENGINE, server=GATEWAY_SERVER).start()
-        self.server.tick("600036", 4336, ask_size=0)
-        self.server.admin("/admin/accounts/0/deposit", {"amount": 10**13})  # never short of cash
+                             journal={"fsync": policy}, engine=engine, server=GATEWAY_SERVER, **changes).start()
+        self.server.tick("600036", 4336, ask=4337, ask_size=ask_size)
+        if deposit:
+            for account in (0, 1, 2):
+                self.server.admin(f"/admin/accounts/{account}/deposit", {"amount": 10**13})  # never short of cash
         self.url = self.server.url
 
     def stop(self) -> None:
         self.server.stop()
 
 
-def client(url: str, cpu: str, mode: str, rate: float, count: int, warmup: int, gateway: bool, tag: str,
-           max_seconds: float = 30.0) -> dict:
+def client_args(url: str, cpu: str, mode: str, rate: float, count: int, warmup: int, gateway: bool, tag: str,
+                max_seconds: float = 30.0, scenario: str = "order_ack", account: int = 0,
+                extra: tuple = ()) -> tuple[list[str], str]:
     out = tempfile.mktemp(suffix=".json")
     args = [*taskset(cpu), sys.executable, "-m", "bench.loadgen.client", "--url", url, "--mode", mode, "--rate",
             str(rate), "--count", str(count), "--warmup", str(warmup), "--max-seconds", str(max_seconds),
-            "--expect", "order_accepted" if gateway else "echo", "--tag", tag, "--out", out]
-    if gateway:
-        args += ["--login", f"{ALICE[1]}:{ALICE[2]}"]
-    subprocess.run(args, cwd=ROOT, check=True, timeout=max_seconds + 60)
+            "--tag", tag, "--out", out, "--scenario", scenario, "--account", str(account), *extra]
+    args += ["--login", f"{ALICE[1]}:{ALICE[2]}"] if gateway else ["--expect", "echo"]
+    return args, out
+
+
+def client(url: str, cpu: str, mode: str, rate: float, count: int, warmup: int, gateway: bool, tag: str,
+           max_seconds: float = 30.0, **kwargs) -> dict:
+    args, out = client_args(url, cpu, mode, rate, count, warmup, gateway, tag, max_seconds, **kwargs)
+    subprocess.run(args, cwd=ROOT, check=True, timeout=max_seconds + 120)
     with open(out) as fh:
         return json.load(fh)
+
+
+def clients(url: str, cpu: str, rate: float, count: int, warmup: int, tag: str, accounts: tuple,
+            extra: tuple = ()) -> list[dict]:
+    """Several client processes at once, one per account, each at `rate`."""
+    launched = []
+    for account in accounts:
+        args, out = client_args(url, cpu, "open", rate, count, warmup, True, f"{tag}a{account}", account=account,
+                                extra=extra)
+        launched.append((subprocess.Popen(args, cwd=ROOT), out))
+    results = []
+    for proc, out in launched:
+        if proc.wait(timeout=300) != 0:
+            raise RuntimeError("a load client failed")
+        with open(out) as fh:
+            results.append(json.load(fh))
+    return results
 
 
 TARGETS = ("echo-aiohttp", "echo-picows", "gateway-every-batch", "gateway-interval")
@@ -107,6 +133,70 @@ def run_suite(rate: float, count: int, warmup: int, placements: list[str], targe
             finally:
                 server.stop()
     return runs
+
+
+def run_scenarios(count: int, warmup: int, rate: float, policies: list[str]) -> list[dict]:
+    """The other scenarios, spread placement: order to fill, cancel to acknowledgement, a rejected
+    order, a tick to the margin alert, each closed loop; and a mixed flow (several clients on
+    several accounts, open loop, market data from the simulator subscribed)."""
+    server_cpu, client_cpu = PLACEMENTS["spread"]
+    runs = []
+    for policy in policies:
+        target = f"gateway-{policy}"
+        for scenario in ("order_fill", "cancel_ack", "reject"):
+            gateway = Gateway(policy, server_cpu, ask_size=10**12 if scenario == "order_fill" else 0)
+            try:
+                result = client(gateway.url, client_cpu, "closed", rate, count, warmup, True, f"{scenario[:2]}",
+                                scenario=scenario, extra=("--fill-price", "4337"))
+            finally:
+                gateway.stop()
+            runs.append({"placement": "spread", "target": target, "scenario": scenario, **result})
+            _print("spread", target, f"{scenario} closed", result)
+        gateway = Gateway(policy, server_cpu, deposit=False)
+        try:
+            out = tempfile.mktemp(suffix=".json")
+            subprocess.run([*taskset(client_cpu), sys.executable, "-m", "bench.loadgen.alerts", "--url", gateway.url,
+                            "--admin", f"http://127.0.0.1:{gateway.server.port}", "--token", ADMIN,
+                            "--login", f"{ALICE[1]}:{ALICE[2]}", "--count", str(max(20, count // 10)),
+                            "--out", out], cwd=ROOT, check=True, timeout=300)
+            with open(out) as fh:
+                result = json.load(fh)
+        finally:
+            gateway.stop()
+        runs.append({"placement": "spread", "target": target, "scenario": "tick_alert", **result})
+        _print("spread", target, "tick_alert closed", result)
+        gateway = Gateway(policy, server_cpu, market={"source": "scenario", "scenario": "calm", "speed": 20},
+                          engine={**GATEWAY_ENGINE, "trading_day": ""})
+        try:
+            results = clients(gateway.url, client_cpu, rate / 3, count // 3, warmup // 3, "mx", (0, 1, 2),
+                              extra=("--subscribe", "600036,601318,000858,300750,688981"))
+        finally:
+            gateway.stop()
+        merged = _merge(results)
+        runs.append({"placement": "spread", "target": target, "scenario": f"mixed: 3 clients x {rate / 3:,.0f}/s, "
+                     "market data on", **merged})
+        _print("spread", target, "mixed open", merged)
+    return runs
+
+
+def _merge(results: list[dict]) -> dict:
+    total = HdrHistogram(1_000, 60_000_000_000, 3)
+    for r in results:
+        total.add(HdrHistogram.decode(r["histogram"]))
+    return {"mode": "open", "sent": sum(r["sent"] for r in results), "received": sum(r["received"] for r in results),
+            "lost": sum(r["lost"] for r in results), "errors": sum(r["errors"] for r in results),
+            "throughput_per_s": round(sum(r["throughput_per_s"] for r in results), 1),
+            "latency_us": {**{f"p{p}": total.get_value_at_percentile(p) / 1000 for p in (50, 90, 99, 99.9, 99.99)},
+                           "max": total.get_max_value() / 1000, "mean": round(total.get_mean_value() / 1000, 1),
+                           "samples": total.get_total_count()},
+            "histogram": total.encode().decode()}
+
+
+def _print(placement: str, target: str, what: str, result: dict) -> None:
+    lat = result["latency_us"]
+    rate = f"{result['throughput_per_s']:9,.0f}/s" if result.get("throughput_per_s") else " " * 11
+    print(f"  {placement:7} {target:20} {what:18} p50 {lat['p50']:8.0f} µs  p99 {lat['p99']:8.0f} µs  {rate}  "
+          f"lost {result.get('lost', 0)}  errors {result.get('errors', 0)}", flush=True)
 
 
 def search_max_rate(target: str, placement: str, low: float, high: float, seconds: float, warmup: int,
@@ -227,9 +317,23 @@ def plot(runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(directory: Path, meta: dict, runs: list[dict], searches: list[dict]) -> None:
+def scenario_table(scenarios: list[dict]) -> list[str]:
+    lines = ["| target | scenario | mode | p50 | p90 | p99 | p99.9 | max | answered/s | lost | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in scenarios:
+        lat = r["latency_us"]
+        rate = f"{r['throughput_per_s']:,.0f}" if r.get("throughput_per_s") else ""
+        lines.append(f"| {r['target']} | {r['scenario']} | {r['mode']} | {lat['p50']:.0f} | {lat['p90']:.0f} | "
+                     f"{lat['p99']:.0f} | {lat['p99.9']:.0f} | {lat['max']:.0f} | {rate} | {r.get('lost', 0)} | "
+                     f"{r.get('errors', 0)} |")
+    return lines
+
+
+def write_report(directory: Path, meta: dict, runs: list[dict], searches: list[dict],
+                 scenarios: list[dict] = ()) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "results.json").write_text(json.dumps({"meta": meta, "runs": runs, "searches": searches}, indent=1))
+    (directory / "results.json").write_text(json.dumps({"meta": meta, "runs": runs, "searches": searches,
+                                                        "scenarios": list(scenarios)}, indent=1))
     lines = [f"# Order to acknowledgement: the gateway beside the echo floor ({meta['when']})", "",
              f"Machine: {meta['cpu']}, {meta['cpus']} CPUs, Python {meta['python']}. Client and server share "
              "this machine: `spread` puts the server on CPU 0 and the client on CPU 1, `pinned` both on CPU 0. "
@@ -240,6 +344,14 @@ def write_report(directory: Path, meta: dict, runs: list[dict], searches: list[d
     for placement in meta["placements"]:
         for mode in meta["modes"]:
             lines += [f"## {placement}, {mode} loop", ""] + pct_table(runs, placement, mode) + [""]
+    if scenarios:
+        lines += ["## The other scenarios (spread placement)", "",
+                  "Order to fill: a marketable buy until its `fill` push (the broker simulated, zero latency). "
+                  "Cancel to acknowledgement: `cancel_accepted` for a resting order placed beforehand. A rejected "
+                  "order: 150 shares, `order_rejected` (INVALID_LOT). Tick to alert: a price shock injected through "
+                  "the market path until the account holder's `margin` push. Mixed: three clients on three "
+                  "accounts at once, open loop, with market data from the simulated market subscribed.", ""]
+        lines += scenario_table(list(scenarios)) + [""]
     if searches:
         lines += ["## The highest sustainable rate (p99 under 1 ms, every order answered)", "",
                   "| target | placement | max rate | first failing | trials |", "|---|---|---|---|---|"]
@@ -263,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
     parser.add_argument("--modes", nargs="+", choices=["open", "closed"], default=["open", "closed"])
     parser.add_argument("--no-search", action="store_true")
+    parser.add_argument("--no-scenarios", action="store_true", help="only order to acknowledgement")
+    parser.add_argument("--scenario-count", type=int, default=3_000)
+    parser.add_argument("--scenario-rate", type=float, default=1_500, help="the mixed flow's total rate")
     parser.add_argument("--search-seconds", type=float, default=2.0)
     parser.add_argument("--smoke", action="store_true", help="a few seconds: the tools run; times mean nothing")
     parser.add_argument("--out", default="", help="directory (default: bench/results/loadgen/<UTC time>)")
@@ -270,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.rate, args.count, args.closed_count, args.warmup = 500, 200, 100, 20
         args.placements, args.targets, args.no_search = ["spread"], ["echo-aiohttp", "gateway-interval"], True
+        args.scenario_count, args.scenario_rate = 90, 300
     cpu = "unknown"
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
@@ -284,13 +400,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     runs = run_suite(args.rate, args.count, args.warmup, args.placements, args.targets, args.modes,
                      args.closed_count)
+    scenarios = []
+    if not args.no_scenarios:
+        policies = [t.split("-", 1)[1] for t in args.targets if t.startswith("gateway-")]
+        scenarios = run_scenarios(args.scenario_count, args.warmup if not args.smoke else 10, args.scenario_rate,
+                                  policies)
     searches = []
     if not args.no_search:
         for target in ("gateway-interval", "gateway-every-batch"):
             if target in args.targets:
                 searches.append(search_max_rate(target, "spread", 1_000, 64_000, args.search_seconds, args.warmup))
     directory = Path(args.out) if args.out else RESULTS / when
-    write_report(directory, {**meta, "wall_s": round(time.monotonic() - started, 1)}, runs, searches)
+    write_report(directory, {**meta, "wall_s": round(time.monotonic() - started, 1)}, runs, searches, scenarios)
     print(f"report: {directory / 'report.md'} ({time.monotonic() - started:.0f} s)")
     return 0
 

@@ -33,10 +33,29 @@ from picows import WSListener, WSMsgType, ws_connect
 PERCENTILES = (50, 90, 99, 99.9, 99.99)
 
 
-def order_payloads(count: int, account: int, tag: str) -> list[bytes]:
-    return [orjson.dumps({"type": "new_order", "req_id": str(i), "account": account, "instrument": "600036",
-                          "side": "buy", "qty": 100, "price": 4300 - i % 50, "client_order_id": f"{tag}-{i}"})
-            for i in range(count)]
+SCENARIOS = {
+    # scenario: (what answers message i, the answer's type)
+    "order_ack": ("req_id", "order_accepted"),  # a resting limit buy, acknowledged once journaled
+    "reject": ("req_id", "order_rejected"),  # 150 shares: refused by the lot rule, journaled too
+    "order_fill": ("client_order_id", "fill"),  # a marketable buy: until its fill comes back
+    "cancel_ack": ("req_id", "cancel_accepted"),  # a cancel of a resting order placed beforehand
+}
+
+
+def order_payloads(count: int, account: int, tag: str, scenario: str = "order_ack", fill_price: int = 0) -> list[bytes]:
+    if scenario == "cancel_ack":
+        return [orjson.dumps({"type": "cancel", "req_id": str(i), "account": account,
+                              "client_order_id": f"{tag}-{i}"}) for i in range(count)]
+    out = []
+    for i in range(count):
+        order = {"type": "new_order", "req_id": str(i), "account": account, "instrument": "600036", "side": "buy",
+                 "qty": 100, "price": 4300 - i % 50, "client_order_id": f"{tag}-{i}"}
+        if scenario == "reject":
+            order["qty"] = 150
+        elif scenario == "order_fill":
+            order["price"] = fill_price
+        out.append(orjson.dumps(order))
+    return out
 
 
 class Listener(WSListener):
@@ -55,7 +74,11 @@ class Run:
     def __init__(self, args):
         self.args = args
         self.n = args.count + args.warmup
-        self.payloads = order_payloads(self.n, args.account, args.tag or f"lg{os.getpid()}")
+        self.tag = args.tag or f"lg{os.getpid()}"
+        self.key, self.expect_type = SCENARIOS[args.scenario]
+        if args.expect == "echo":
+            self.key, self.expect_type = "req_id", "new_order"
+        self.payloads = order_payloads(self.n, args.account, self.tag, args.scenario, args.fill_price)
         self.start_ns = [0] * self.n
         self.done = [False] * self.n
         self.received = self.errors = 0
@@ -76,18 +99,23 @@ class Run:
                 self.waiter.set_result(None)
             return
         message = orjson.loads(payload)
-        req_id = message.get("req_id")
-        if req_id is None or not req_id.isdigit():
-            return  # a push (order update, heartbeat): not an answer
-        i = int(req_id)
+        if self.key == "req_id":
+            key = message.get("req_id")
+            if key is None or not key.isdigit():
+                return  # a push (order update, heartbeat): not an answer
+        else:  # answered by a push naming the client's order id
+            if message.get("type") not in (self.expect_type, "order_rejected"):
+                return
+            key = (message.get("client_order_id") or "").rpartition("-")[2]
+            if not key.isdigit():
+                return
+        i = int(key)
         if i >= self.n or self.done[i]:
             return
         self.done[i] = True
         self.received += 1
         self.last_recv = now
-        expect = self.args.expect
-        if (expect == "echo" and message.get("type") != "new_order") or \
-                (expect != "echo" and message.get("type") != expect):
+        if message.get("type") != self.expect_type:
             self.errors += 1
             self.first_error = self.first_error or payload.decode()[:300]
         if i >= self.args.warmup:
@@ -126,6 +154,20 @@ class Run:
                                                     "timestamp_ms": ts, "signature": signature}, "login_ok")
         if answer.get("type") != "login_ok":
             raise SystemExit(f"login refused: {answer}")
+
+    async def place_resting(self, transport) -> None:
+        """For the cancel scenario: the orders to cancel, placed (and acknowledged) first, unmeasured."""
+        orders = order_payloads(self.n, self.args.account, self.tag, "order_ack")
+        for i, body in enumerate(orders):
+            transport.send(WSMsgType.TEXT, body)
+            if i % 100 == 99 or i == self.n - 1:  # in windows of 100, each window acknowledged
+                while sum(1 for m in self.early if m.get("type") in ("order_accepted", "order_rejected")) < i + 1:
+                    self.waiter = asyncio.get_running_loop().create_future()
+                    await asyncio.wait_for(self.waiter, 10)
+        refused = [m for m in self.early if m.get("type") == "order_rejected"]
+        if refused:
+            raise SystemExit(f"placing the orders to cancel failed: {refused[0]}")
+        self.early.clear()
 
     # ------------------------------------------------------------------ sending
     async def send_open(self, transport) -> int:
@@ -175,6 +217,11 @@ class Run:
         transport, _ = await ws_connect(lambda: Listener(self), self.args.url, max_frame_size=1 << 24)
         if self.args.login:
             await self.login(transport)
+        for code in filter(None, self.args.subscribe.split(",")):
+            await self.request_raw(transport, {"type": "subscribe", "req_id": f"sub-{code}", "channel": "market",
+                                               "instruments": [code]}, "subscribed")
+        if self.args.scenario == "cancel_ack":
+            await self.place_resting(transport)
         self.started = True
         began = time.perf_counter_ns()
         sent = await (self.send_open(transport) if self.args.mode == "open" else self.send_closed(transport))
@@ -211,7 +258,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--login", default="", help="API_KEY:SECRET (the gateway); none for an echo server")
     parser.add_argument("--account", type=int, default=0)
     parser.add_argument("--tag", default="", help="client order id prefix")
-    parser.add_argument("--expect", default="order_accepted", help="the answer's type, or 'echo'")
+    parser.add_argument("--expect", default="", help="'echo' against an echo server")
+    parser.add_argument("--scenario", choices=list(SCENARIOS), default="order_ack")
+    parser.add_argument("--fill-price", type=int, default=0, help="order_fill: the marketable price (fen)")
+    parser.add_argument("--subscribe", default="", help="comma-separated codes to take market data for")
     parser.add_argument("--out", default="", help="write the JSON result here (default: stdout)")
     args = parser.parse_args(argv)
     host = urlparse(args.url).hostname

@@ -1,5 +1,6 @@
 """The end-to-end load generator runs (a few seconds, loopback): the echo floor and the gateway,
-open and closed loop, the report with its table, plot and histograms. Nothing about time is
+open and closed loop, every scenario (order to fill, cancel, reject, tick to alert, a mixed
+flow of several client processes), the report with its tables, plot and histograms. Nothing about time is
 asserted; this keeps the tools from rotting between benchmark runs."""
 
 import json
@@ -20,6 +21,13 @@ def test_the_smoke_run_writes_a_complete_report(tmp_path):
         histogram = HdrHistogram.decode(run["histogram"])
         assert histogram.get_total_count() == run["count"]
         assert 0 < run["latency_us"]["p50"] <= run["latency_us"]["p99"] <= run["latency_us"]["max"]
+    scenarios = {r["scenario"].split(":")[0]: r for r in results["scenarios"]}
+    assert set(scenarios) == {"order_fill", "cancel_ack", "reject", "tick_alert", "mixed"}
+    for name, run in scenarios.items():
+        assert run["lost"] == 0 and run["errors"] == 0, (name, run.get("first_error"))
+        assert HdrHistogram.decode(run["histogram"]).get_total_count() > 0
+    assert scenarios["tick_alert"]["states"] == ["NORMAL", "WARNING"]  # every tick flipped the account's state
     report = (tmp_path / "report.md").read_text()
     assert "| gateway-interval |" in report and "p50 / aiohttp echo" in report and "## Goals" in report
+    assert "| gateway-interval | tick_alert | closed |" in report
     assert (tmp_path / "percentiles.png").stat().st_size > 10_000
