@@ -83,6 +83,7 @@ class Run:
         self.done = [False] * self.n
         self.received = self.errors = 0
         self.histogram = HdrHistogram(1_000, 60_000_000_000, 3)  # 1 µs .. 60 s, in ns
+        self.send_lag = HdrHistogram(1_000, 60_000_000_000, 3)  # open loop: how late the client itself sent
         self.first_error = ""
         self.waiter: asyncio.Future | None = None
         self.all_done = asyncio.get_running_loop().create_future()
@@ -181,14 +182,15 @@ class Run:
                 delta = due - time.perf_counter_ns()
                 if delta <= 0:
                     break
-                if delta > 2_000_000:
-                    await asyncio.sleep((delta - 1_000_000) / 1e9)
+                if delta > 3_000_000:  # the loop's timers can wake a millisecond late: sleep short of it
+                    await asyncio.sleep((delta - 2_000_000) / 1e9)
                 else:  # close to the moment: give the CPU away and let the loop read, then look again
                     os.sched_yield()
                     await asyncio.sleep(0)
             if due > deadline or self.disconnected:
                 break
             self.start_ns[i] = due
+            self.send_lag.record_value(max(1_000, time.perf_counter_ns() - due))
             transport.send(WSMsgType.TEXT, self.payloads[i])
             sent += 1
             if i % 64 == 63:
@@ -244,6 +246,11 @@ class Run:
                            "max": h.get_max_value() / 1000, "mean": round(h.get_mean_value() / 1000, 1),
                            "samples": h.get_total_count()},
             "histogram": h.encode().decode(),  # HdrHistogram's own compressed base64 form
+            # how late the client sent (open loop; part of every latency above, by design): a check
+            # that the client, not the server, is not what the tail measures
+            "send_lag_us": {"p50": self.send_lag.get_value_at_percentile(50) / 1000,
+                            "p99": self.send_lag.get_value_at_percentile(99) / 1000,
+                            "max": self.send_lag.get_max_value() / 1000},
         }
 
 
