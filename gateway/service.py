@@ -268,16 +268,18 @@ class Gateway:
         broker_order = BrokerOrder(cl_ord_id=str(record.order), account=str(record.account),
                                    instrument=record.instrument, side=record.side, price=record.price,
                                    qty=record.qty, market_like=True)
-        asyncio.get_running_loop().create_task(self._send_to_broker(record.order, broker_order))
+        asyncio.get_running_loop().call_soon(self._send_to_broker, record.order, broker_order)
 
     def _route(self, order: int, command: PlaceOrder, market_like: bool) -> None:
         broker_order = BrokerOrder(cl_ord_id=str(order), account=str(command.account), instrument=command.instrument,
                                    side=command.side, price=command.price, qty=command.qty, market_like=market_like)
-        asyncio.get_running_loop().create_task(self._send_to_broker(order, broker_order))
+        # after the callbacks already due (the client's acknowledgement goes out first), and as a plain
+        # callback: both brokers send without waiting, so no task per order
+        asyncio.get_running_loop().call_soon(self._send_to_broker, order, broker_order)
 
-    async def _send_to_broker(self, order: int, broker_order: BrokerOrder) -> None:
+    def _send_to_broker(self, order: int, broker_order: BrokerOrder) -> None:
         try:
-            await self.broker.submit(broker_order)
+            self.broker.submit_nowait(broker_order)
         except BrokerUnavailable as exc:
             self.submit(OrderClosed(order=order, reason="rejected", ts=self.now(),
                                     detail=f"BROKER_UNAVAILABLE: {exc}"))
@@ -289,16 +291,16 @@ class Gateway:
             if outcome.result == 0:
                 if session is not None and req_id is not None:
                     session.send(p.CancelAck(req_id=req_id, order_ids=[order]))
-                asyncio.get_running_loop().create_task(self._cancel_at_broker(order))
+                self._cancel_at_broker(order)
             elif session is not None:
                 code = "ORDER_NOT_OPEN" if outcome.result == 902 else "UNKNOWN_ORDER"
                 session.error(req_id, code, f"order {order} cannot be canceled: {code.lower().replace('_', ' ')}")
 
         _, outcome, _ = self.submit(command, answered)
 
-    async def _cancel_at_broker(self, order: int) -> None:
+    def _cancel_at_broker(self, order: int) -> None:
         try:
-            await self.broker.cancel(CancelRequest(cl_ord_id=str(order)))
+            self.broker.cancel_nowait(CancelRequest(cl_ord_id=str(order)))
         except BrokerUnavailable:
             # the cancel cannot reach the broker now; the order stays cancel-pending and is
             # canceled by the broker at the close at the latest
@@ -456,7 +458,7 @@ class Gateway:
                 self._to_order_watchers(event.account, message, self.answers.pop(event.seq, None))
             elif kind in (OrderAcknowledged, CancelRequested, CancelRejected, OrderCanceled):
                 if kind is CancelRequested and event.reason:  # the platform's own cancel (liquidation)
-                    asyncio.get_running_loop().create_task(self._cancel_at_broker(event.order))
+                    self._cancel_at_broker(event.order)
                 self._to_order_watchers(event.account, self._order_update(event), None)
                 touched.add(event.account)
             elif kind is OrderFilled:

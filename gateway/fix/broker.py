@@ -120,6 +120,12 @@ class FixBroker:
         return wire_id
 
     async def submit(self, order: NewOrder) -> None:
+        self.submit_nowait(order)
+
+    async def cancel(self, request: CancelRequest) -> None:
+        self.cancel_nowait(request)
+
+    def submit_nowait(self, order: NewOrder) -> None:
         order = msgspec.structs.replace(order, cl_ord_id=self.wire(order.cl_ord_id))
         try:
             seq = self.session.send(t.NEW_ORDER_SINGLE, mapping.new_order_single(order, self.clock()))
@@ -128,7 +134,7 @@ class FixBroker:
         self.orders[order.cl_ord_id] = _Order(order)
         self._by_seq[seq] = order.cl_ord_id
 
-    async def cancel(self, request: CancelRequest) -> None:
+    def cancel_nowait(self, request: CancelRequest) -> None:
         request = CancelRequest(cl_ord_id=self.wire(request.cl_ord_id))
         known = self.orders.get(request.cl_ord_id)
         if known is None:

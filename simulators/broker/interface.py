@@ -78,3 +78,9 @@ class Broker(Protocol):
 
     def reports(self) -> AsyncIterator[BrokerMessage]:
         """Every execution report and connection change, in order."""
+
+    # Both transports can send without waiting; the gateway calls these on the order path
+    # (the same contract as submit and cancel, synchronously).
+    def submit_nowait(self, order: NewOrder) -> None: ...
+
+    def cancel_nowait(self, request: CancelRequest) -> None: ...

@@ -119,17 +119,24 @@ class SimulatedBroker:
             await asyncio.sleep(0)
 
     # ---------------------------------------------------------------- the interface
-    async def submit(self, order: NewOrder) -> None:
+    def submit_nowait(self, order: NewOrder) -> None:
+        """submit, synchronously: nothing here waits (the gateway saves a task per order)."""
         self._check_connection()
         now = self.clock.now()
         self._schedule(self.core.submit(order, now), now)
         self._ensure_pacer()
 
-    async def cancel(self, request: CancelRequest) -> None:
+    def cancel_nowait(self, request: CancelRequest) -> None:
         self._check_connection()
         now = self.clock.now()
         self._schedule(self.core.cancel(request.cl_ord_id, now), now)
         self._ensure_pacer()
+
+    async def submit(self, order: NewOrder) -> None:
+        self.submit_nowait(order)
+
+    async def cancel(self, request: CancelRequest) -> None:
+        self.cancel_nowait(request)
 
     async def reports(self) -> AsyncIterator[BrokerMessage]:
         while True:
