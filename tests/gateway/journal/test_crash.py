@@ -23,15 +23,25 @@ MAX_ROUNDS = 16
 
 
 def run_and_kill(directory: Path, seed: int, policy: str, seconds: float) -> dict[int, str]:
-    """Start the worker, let it run `seconds`, SIGKILL it; the acknowledgements it printed."""
+    """Start the worker, let it run `seconds` from its first acknowledgement (its start-up time varies
+    with the machine's load), SIGKILL it; the acknowledgements it printed."""
     proc = subprocess.Popen([sys.executable, "-m", "tests.gateway.journal.crash_worker", str(directory), str(seed),
                              policy], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = []
+    started = time.monotonic()
+    while time.monotonic() - started < 30:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        first.append(line)
+        if line.startswith("ACK "):
+            break
     time.sleep(seconds)
     proc.send_signal(signal.SIGKILL)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL, err
     acks = {}
-    for line in out.splitlines():
+    for line in "".join(first).splitlines() + out.splitlines():
         if line.startswith("ACK "):  # a line cut by the kill has no complete digest: ignore it
             _, seq, digest = line.split()
             if len(digest) == 16:
