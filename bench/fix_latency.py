@@ -48,22 +48,15 @@ async def measure(server: Server, orders: int, warmup: int) -> tuple[list[float]
                            "side": "buy", "qty": 100, "price": 4300 - n % 50, "client_order_id": f"lat-{n}"})
         t0 = time.perf_counter()
         await conn.ws.send(body)
-        order_id, t_ack, t_new = None, 0.0, 0.0
-        early = set()
-        while not (t_ack and t_new):
+        t_ack = t_new = 0.0
+        while not (t_ack and t_new):  # one order in flight: any `new` update is this order's
             message = json.loads(await conn.ws.recv())
             now = time.perf_counter()
             if message.get("req_id") == req_id:
                 assert message["type"] == "order_accepted", message
-                order_id, t_ack = message["order_id"], now
-                if order_id in early:
-                    t_new = now
+                t_ack = now
             elif message.get("type") == "order_update" and message.get("status") == "new":
-                if message["order_id"] == order_id:
-                    t_new = now
-                else:
-                    early.add(message["order_id"])  # the broker's ack overtook the gateway's answer
-                    t_new = now if order_id is None else t_new
+                t_new = now
         if n >= warmup:
             acks.append(t_ack - t0)
             broker_acks.append(t_new - t0)

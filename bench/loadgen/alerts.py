@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
 import time
 
 import aiohttp
 import uvloop
 from hdrh.histogram import HdrHistogram
+
+from gateway.auth import sign
 
 CODE = "301638"
 QTY = 64_000
@@ -47,7 +47,7 @@ async def run(args) -> dict:
         hello = await ws.receive_json()
         api_key, secret = args.login.split(":", 1)
         ts = int(time.time() * 1000)
-        signature = hmac.new(secret.encode(), f"{hello['nonce']}\n{api_key}\n{ts}".encode(), hashlib.sha256).hexdigest()
+        signature = sign(secret, hello["nonce"], api_key, ts)
         await ws.send_json({"type": "login", "req_id": "l", "api_key": api_key, "timestamp_ms": ts,
                             "signature": signature})
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import time
@@ -29,6 +27,8 @@ import orjson
 import uvloop
 from hdrh.histogram import HdrHistogram
 from picows import WSListener, WSMsgType, ws_connect
+
+from gateway.auth import sign
 
 PERCENTILES = (50, 90, 99, 99.9, 99.99)
 
@@ -149,8 +149,7 @@ class Run:
         hello = await self.request_raw(transport, None, "hello")
         api_key, secret = self.args.login.split(":", 1)
         ts = int(time.time() * 1000)
-        signature = hmac.new(secret.encode(), f"{hello['nonce']}\n{api_key}\n{ts}".encode(),
-                             hashlib.sha256).hexdigest()
+        signature = sign(secret, hello["nonce"], api_key, ts)
         answer = await self.request_raw(transport, {"type": "login", "req_id": "login", "api_key": api_key,
                                                     "timestamp_ms": ts, "signature": signature}, "login_ok")
         if answer.get("type") != "login_ok":

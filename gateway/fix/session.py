@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import socket
 import time
 from typing import Callable, Protocol
 from zoneinfo import ZoneInfo
@@ -61,7 +62,6 @@ class SessionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     logout_timeout_s: float = 2.0
     reconnect_min_s: float = 0.5  # initiator backoff: doubles up to the max after each failure
     reconnect_max_s: float = 30.0
-    max_sending_time_skew_s: float = 0  # 0: SendingTime accuracy is not checked
 
     @property
     def session_id(self) -> str:
@@ -531,7 +531,6 @@ class FixConnection(asyncio.Protocol):
         self.transport = transport
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            import socket
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:

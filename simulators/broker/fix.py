@@ -41,7 +41,6 @@ class FixBrokerSimulator:
         self.session = FixSession(session, self, initiator=False)
         self.acceptor = FixAcceptor([self.session], host, port)
         self.received: list[FixMessage] = []  # application messages, for tests and the console
-        self.logons = 0
 
     @property
     def books(self):
@@ -56,7 +55,6 @@ class FixBrokerSimulator:
 
     # ------------------------------------------------------------------ the session's application
     def on_logon(self, session: FixSession) -> None:
-        self.logons += 1
         log.info("FIX broker: %s logged on", session.config.target_comp_id)
 
     def on_logout(self, session: FixSession, reason: str) -> None:
