@@ -31,6 +31,7 @@ async def health(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     gw: Gateway = request.app["gateway"]
     gw.metrics.journal_safe.set(gw.committer.safe_seq if gw.committer else 0)
+    gw.metrics.journal_seq.set(gw.journaled.journal.seq if gw.journaled else 0)
     return web.Response(body=gw.metrics.render(), content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type": "text/plain; version=0.0.4"})
 

@@ -49,6 +49,7 @@ from simulators.market.messages import DayClose, DayOpen, InstrumentStatus, Mark
 from . import protocol as p
 from .config import Config
 from .metrics import Metrics
+from .outbox import Outbox
 from .webhooks import WebhookNotifier
 
 log = logging.getLogger("beacon")
@@ -68,6 +69,8 @@ class Gateway:
         self.committer: GroupCommitter | None = None
         self.broker: SimulatedBroker | None = None
         self.sessions: set = set()
+        self.outbox = Outbox()  # sessions with output waiting, written at the end of each journal release
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.market_subs: dict[str, set] = defaultdict(set)
         self.last_tick: dict[str, Tick] = {}  # instrument -> its latest tick, for a new subscriber's snapshot
         self.account_subs: dict[int, set] = defaultdict(set)
@@ -100,7 +103,8 @@ class Gateway:
                                               snapshot_every=cfg.journal.snapshot_every)
         self.journaled.journal.interval_s = cfg.journal.interval_ms / 1000
         self.machine = self.journaled.machine
-        self.committer = await GroupCommitter(self.journaled).start()
+        self.loop = asyncio.get_running_loop()
+        self.committer = await GroupCommitter(self.journaled, after_release=self.outbox.flush).start()
         if self.simulator is not None:
             start_ns = day_time_ns(self.simulator.days[0], 9 * 3600 + 30 * 60)
             self.clock = SimClock(start_ns, speed=cfg.market.speed or None)
@@ -205,7 +209,6 @@ class Gateway:
             self.publish(events)
 
         self.committer.when_safe(seq, safe)
-        self.metrics.journal_seq.set(seq)
         return seq, outcome, events
 
     async def settled(self) -> None:
@@ -268,14 +271,14 @@ class Gateway:
         broker_order = BrokerOrder(cl_ord_id=str(record.order), account=str(record.account),
                                    instrument=record.instrument, side=record.side, price=record.price,
                                    qty=record.qty, market_like=True)
-        asyncio.get_running_loop().call_soon(self._send_to_broker, record.order, broker_order)
+        self.loop.call_soon(self._send_to_broker, record.order, broker_order)
 
     def _route(self, order: int, command: PlaceOrder, market_like: bool) -> None:
         broker_order = BrokerOrder(cl_ord_id=str(order), account=str(command.account), instrument=command.instrument,
                                    side=command.side, price=command.price, qty=command.qty, market_like=market_like)
         # after the callbacks already due (the client's acknowledgement goes out first), and as a plain
         # callback: both brokers send without waiting, so no task per order
-        asyncio.get_running_loop().call_soon(self._send_to_broker, order, broker_order)
+        self.loop.call_soon(self._send_to_broker, order, broker_order)
 
     def _send_to_broker(self, order: int, broker_order: BrokerOrder) -> None:
         try:

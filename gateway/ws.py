@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import struct
 import time
 
 import msgspec
@@ -34,9 +35,13 @@ CLOSE_GOING_AWAY = 1001  # the websocket code for a server that is shutting down
 CLOSE_POLICY = 1008  # the websocket code for a policy violation
 CLOSE_SLOW = 4008  # ours: the client did not read its messages
 
+HIGH_WATER = 256 * 1024  # bytes waiting in a transport's buffer above which a session stops writing
+LOW_WATER = 64 * 1024  # ... and below which it starts again
+_HEADER1, _HEADER2, _HEADER3 = (struct.Struct(f).pack for f in ("!BB", "!BBH", "!BBQ"))  # RFC 6455 5.2
+
 
 class Session:
-    def __init__(self, gateway, ws: web.WebSocketResponse, binary: bool, peer: str):
+    def __init__(self, gateway, ws: web.WebSocketResponse, binary: bool, peer: str, transport=None):
         self.gateway = gateway
         self.settings = gateway.config.server
         self.ws = ws
@@ -52,8 +57,13 @@ class Session:
         self.closed = False  # no more input is processed and no more output queued
         self.close_reason = ""
         self._close_code = 0
-        self._wake = asyncio.Event()
-        self._sending_since = 0.0  # when the send in progress began waiting (0: none)
+        self.transport = transport  # frames are written here (see flush)
+        self._first_byte = 0x82 if binary else 0x81  # FIN and the binary or text opcode
+        self._dirty = False  # output is queued and this session is in the outbox
+        self._blocked = False  # the transport's buffer passed HIGH_WATER: waiting for it to drain
+        self._final = False  # the close frame is going out: nothing more is written
+        self._wake = asyncio.Event()  # wakes the writer task (drain, close)
+        self._sending_since = 0.0  # when the output began waiting for the buffer to drain (0: not waiting)
         self._tokens = float(self.settings.message_burst)
         self._token_time = time.monotonic()
         self._errors: collections.deque = collections.deque()
@@ -73,7 +83,9 @@ class Session:
             self.gateway.metrics.slow_consumers.inc()
             self.close_soon(CLOSE_SLOW, "slow consumer: too many unread order and account messages", flush=False)
             return
-        self._wake.set()
+        if not self._dirty:
+            self._dirty = True
+            self.gateway.outbox.add(self)
 
     def send_market(self, message: p.Market) -> None:
         if self.closed:
@@ -83,7 +95,9 @@ class Session:
             self.market[message.instrument] = message  # the newest tick, at the back
         elif len(self.queue) < self.settings.send_queue_limit // 2:
             self.queue.append(message)  # without conflation, market data is what a full queue drops
-        self._wake.set()
+        if not self._dirty:
+            self._dirty = True
+            self.gateway.outbox.add(self)
 
     def error(self, req_id: str | None, code: str, message: str) -> None:
         self.gateway.metrics.errors.labels(code).inc()
@@ -95,28 +109,70 @@ class Session:
         if len(self._errors) > self.settings.max_errors_per_minute:
             self.close_soon(CLOSE_POLICY, "too many bad requests")
 
+    def flush(self) -> None:
+        """Write everything queued, numbered as it leaves, as websocket frames in one transport write
+        (one system call for all of a batch's answers to this connection). The Outbox calls it.
+
+        Frames are written to the transport directly rather than one `send_frame` each: a server's
+        frames are unmasked and uncompressed here, so a frame is a 2-10 byte header and the
+        payload, and aiohttp's own writes (pongs, the close) are whole frames written from this
+        same thread, so nothing interleaves. Above the high-water mark nothing more is written
+        until the buffer drains (the writer task waits for it)."""
+        self._dirty = False
+        if self._blocked:
+            return
+        transport = self.transport
+        if self._final or self.ws.closed or transport is None or transport.is_closing():
+            self.queue.clear()  # the close has begun or the connection is gone: nothing more can go
+            self.market.clear()
+        if not (self.queue or self.market):
+            if self._close_code:
+                self._wake.set()  # everything queued before the close has gone: the writer closes
+            return
+        queue, market, encode, first = self.queue, self.market, self.encode, self._first_byte
+        parts = []
+        seq = self.seq
+        while queue or market:
+            message = queue.popleft() if queue else market.pop(next(iter(market)))
+            seq += 1
+            message.seq = seq
+            payload = encode(message)
+            n = len(payload)
+            parts.append(_HEADER1(first, n) if n < 126 else _HEADER2(first, 126, n) if n < 65536
+                         else _HEADER3(first, 127, n))
+            parts.append(payload)
+        self.seq = seq
+        transport.write(b"".join(parts))
+        self.last_out = time.monotonic()
+        if transport.get_write_buffer_size() > HIGH_WATER:
+            # the client is not keeping up: stop writing until the buffer drains (the heartbeat task
+            # times the wait against send_timeout_s)
+            self._blocked = True
+            self._sending_since = self.last_out
+            self._wake.set()
+        elif self._close_code:
+            self._wake.set()
+
     async def _writer(self) -> None:
-        ws = self.ws
-        opcode = WSMsgType.BINARY if self.binary else WSMsgType.TEXT
-        while not ws.closed:
+        """The slow path: wait for a full transport buffer to drain, and close once the queue is out."""
+        while True:
             await self._wake.wait()
             self._wake.clear()
-            while (self.queue or self.market) and not ws.closed:
-                message = self.queue.popleft() if self.queue else self.market.pop(next(iter(self.market)))
-                self.seq += 1
-                message.seq = self.seq
-                # The frame goes out at once unless the socket's buffer is full; only then does the send
-                # wait, and the heartbeat task times that wait (send_timeout_s). No per-message timer:
-                # a wait_for per message cost more than the send.
-                self._sending_since = time.monotonic()
-                try:
-                    await ws.send_frame(self.encode(message), opcode)
-                except (ConnectionError, RuntimeError):
-                    return  # the connection is gone (or was cut for not reading)
+            if self._blocked:
+                # aiohttp offers no public "drained" signal for a response's transport; a slow client is
+                # the rare case, so poll its buffer
+                transport = self.transport
+                while transport.get_write_buffer_size() > LOW_WATER and not transport.is_closing():
+                    await asyncio.sleep(0.002)
+                self._blocked = False
                 self._sending_since = 0.0
-                self.last_out = time.monotonic()
-            if self._close_code and not ws.closed:  # everything queued before the close has gone out
-                await self._close(self._close_code, self.close_reason)
+                self.flush()
+                continue
+            if self._close_code and not (self.queue or self.market):
+                self._final = True  # no frame may follow the close frame
+                if not self.ws.closed:
+                    await self._close(self._close_code, self.close_reason)
+                return
 
     def _check_stuck_send(self, now: float) -> None:
         """A send waiting on a full socket longer than send_timeout_s: the client is not reading."""
@@ -152,7 +208,11 @@ class Session:
         if not flush:  # the client is not reading: do not wait for the queue
             self.queue.clear()
             self.market.clear()
+            self._final = True
             asyncio.get_running_loop().create_task(self._close(code, reason))
+            return
+        if self._dirty or self._blocked:
+            return  # the flush (or the drain) that is due closes after it
         self._wake.set()
 
     async def _close(self, code: int, reason: str) -> None:
@@ -421,7 +481,8 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
             import socket
 
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.send_buffer_bytes)
-    session = Session(gateway, ws, ws.ws_protocol == p.SUBPROTOCOL_MSGPACK, request.remote or "")
+    session = Session(gateway, ws, ws.ws_protocol == p.SUBPROTOCOL_MSGPACK, request.remote or "",
+                      transport=request.transport)
     session.abort = request.transport.abort if request.transport is not None else None
     await session.serve()
     return ws

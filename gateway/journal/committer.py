@@ -1,9 +1,19 @@
-"""Group commit on an asyncio loop: the loop applies and appends, one worker thread writes and
-fsyncs, and each command's future resolves when its batch is safe to acknowledge.
+"""Group commit on an asyncio loop: the loop applies and appends, and each command's callback
+runs once its batch is safe to acknowledge under the fsync policy.
 
-The loop never blocks on the disk: while one batch is being written and fsync'd, the
-commands that arrive meanwhile accumulate into the next batch, so the number of fsyncs
-per second stays bounded however fast commands come (one per batch, not per command).
+The loop never blocks on the disk:
+
+- every-batch: one worker thread writes and fsyncs a batch while the commands that arrive
+  meanwhile accumulate into the next one, so the number of fsyncs per second stays bounded
+  however fast commands come (one per batch, not per command).
+- interval and none: a write() into the page cache takes microseconds, less than handing it
+  to a thread would, so the loop writes the batch itself, on the turn after the commands
+  were applied (everything applied in one turn is one batch), and releases its callbacks at
+  once. The interval policy's fsyncs run on a thread of their own, on a timer, without
+  waking the loop.
+
+After each release `after_release` runs: the gateway writes the batch's answers there, one
+write per connection, in the same turn.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from core.commands import AnyCommand, Outcome
@@ -24,20 +35,29 @@ log = logging.getLogger("beacon.journal")
 
 
 class GroupCommitter:
-    def __init__(self, journaled: Journaled):
+    def __init__(self, journaled: Journaled, after_release=None):
         self.journaled = journaled
         self.journal = journaled.journal
+        self.after_release = after_release
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-writer")
         self._waiters: collections.deque[tuple[int, object]] = collections.deque()  # (seq, on_safe)
+        self._inline = self.journal.policy is not FsyncPolicy.EVERY_BATCH  # the loop writes (see above)
+        self._scheduled = False  # an inline write is due on the next turn
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
+        self._syncer: threading.Thread | None = None
+        self._stop_syncer = threading.Event()
         self.safe_seq = self.journal.seq
         self.batches = 0
 
     async def start(self) -> "GroupCommitter":
-        self._tasks.append(asyncio.create_task(self._writer(), name="journal-writer"))
+        self._loop = asyncio.get_running_loop()
+        if not self._inline:
+            self._tasks.append(asyncio.create_task(self._writer(), name="journal-writer"))
         if self.journal.policy is FsyncPolicy.INTERVAL:
-            self._tasks.append(asyncio.create_task(self._interval_sync(), name="journal-interval-sync"))
+            self._syncer = threading.Thread(target=self._interval_sync, name="journal-interval-sync", daemon=True)
+            self._syncer.start()
         return self
 
     def submit(self, command: AnyCommand, on_safe=None, events: bool = True) -> tuple[int, Outcome, list[Event]]:
@@ -49,7 +69,7 @@ class GroupCommitter:
             (seq, outcome), built = self.journaled.submit(command), []
         if on_safe is not None:
             self._waiters.append((seq, on_safe))
-        self._wake.set()
+        self._kick()
         return seq, outcome, built
 
     def when_safe(self, seq: int, callback) -> None:
@@ -60,7 +80,7 @@ class GroupCommitter:
             callback(seq)
         else:
             self._waiters.append((seq, callback))
-            self._wake.set()
+            self._kick()
 
     def safe(self, seq: int) -> asyncio.Future:
         """A future that resolves once seq may be acknowledged."""
@@ -68,22 +88,34 @@ class GroupCommitter:
         self.when_safe(seq, lambda s: future.done() or future.set_result(s))
         return future
 
+    def _kick(self) -> None:
+        if not self._inline:
+            self._wake.set()
+        elif not self._scheduled:
+            self._scheduled = True
+            # a plain callback, not a task: on the next turn, after every frame this turn read
+            (self._loop or asyncio.get_running_loop()).call_soon(self._write_inline)
+
+    def _write_inline(self) -> None:
+        self._scheduled = False
+        batch, last = self.journal.take_batch()
+        if batch:
+            self.journal.write_batch(batch, last, sync=False)
+            self.batches += 1
+        self._release(self.journal.written_seq)
+
     async def _writer(self) -> None:
+        """every-batch: the worker thread writes and fsyncs; the loop gathers the next batch meanwhile."""
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
             batch, last = self.journal.take_batch()
             if not batch:
+                if self._waiters and self._waiters[0][0] <= self.journal.written_seq:
+                    self._release(self.journal.written_seq)
                 continue
-            if self.journal.policy is FsyncPolicy.EVERY_BATCH:
-                # the fsync blocks for a fraction of a millisecond or more: a worker thread waits for it
-                safe = await loop.run_in_executor(self._executor, self.journal.write_batch, batch, last)
-            else:
-                # a write() into the page cache takes microseconds: a thread hand-off would cost more than
-                # it saves; the interval policy's fsyncs still run on the worker thread
-                safe = self.journal.write_batch(batch, last, sync=False)
-                await asyncio.sleep(0)  # let the loop gather the next batch
+            safe = await loop.run_in_executor(self._executor, self.journal.write_batch, batch, last)
             self.batches += 1
             self._release(safe)
 
@@ -96,13 +128,22 @@ class GroupCommitter:
                 on_safe(seq)
             except Exception:  # a failing acknowledgement must not stop the journal's writer
                 log.exception("callback for seq %s failed", seq)
+        if self.after_release is not None:
+            try:
+                self.after_release()
+            except Exception:
+                log.exception("after-release hook failed")
 
-    async def _interval_sync(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.journal.interval_s)
-            if self.journal.written_seq > self.journal.durable_seq:
-                await loop.run_in_executor(self._executor, self.journal.sync)
+    def _interval_sync(self) -> None:
+        """The interval policy's fsyncs, on this thread's own timer: fsync releases the GIL, and the
+        loop is never woken for it."""
+        journal = self.journal
+        while not self._stop_syncer.wait(journal.interval_s):
+            if journal.written_seq > journal.durable_seq:
+                try:
+                    journal.sync()
+                except OSError:
+                    log.exception("interval fsync failed")
 
     async def flush(self) -> int:
         """Wait until everything appended so far is safe; that seq."""
@@ -123,5 +164,8 @@ class GroupCommitter:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._syncer is not None:
+            self._stop_syncer.set()
+            self._syncer.join()
         self._executor.shutdown(wait=True)
         self.journal.close()

@@ -114,10 +114,12 @@ class FileJournal:
         return last
 
     def sync(self) -> None:
-        """fsync now, whatever the policy."""
+        """fsync now, whatever the policy. May run on another thread than the writes: only what was
+        written before the fsync began is called durable."""
+        written = self.written_seq
         os.fsync(self.fd)
         self._last_sync = time.monotonic()
-        self.durable_seq = self.written_seq
+        self.durable_seq = max(self.durable_seq, written)
 
     # -- reading (JournalReader); recovery uses the faster replay_file on the same file
     def records(self, after_seq: int = 0):

@@ -1,4 +1,5 @@
-"""A session's output queue against a client that does not read (no network: a stand-in websocket)."""
+"""A session's output against a client that does not read (no network: a stand-in transport whose
+buffer fills up as a real one does when the peer stops reading)."""
 
 import asyncio
 
@@ -6,21 +7,53 @@ import msgspec
 
 from gateway import protocol as p
 from gateway.config import Config, ServerSettings
-from gateway.ws import CLOSE_SLOW, Session
+from gateway.outbox import Outbox
+from gateway.ws import CLOSE_SLOW, HIGH_WATER, Session
 
 
-class StuckSocket:
-    """A websocket whose sends block until released, like one whose reader stopped reading."""
+class StuckTransport:
+    """Holds what is written in its buffer while `stuck`; `release` lets the peer read it all."""
 
+    def __init__(self, stuck: bool = True):
+        self.stuck = stuck
+        self.buffer = bytearray()
+        self.delivered = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.stuck:
+            self.release()
+
+    def release(self) -> None:
+        self.stuck = False
+        self.delivered += self.buffer
+        self.buffer.clear()
+
+    def get_write_buffer_size(self) -> int:
+        return len(self.buffer)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def frames(self) -> list[dict]:
+        """The websocket frames the peer received, decoded (server frames: unmasked, FIN set)."""
+        out, data, i = [], bytes(self.delivered), 0
+        while i < len(data):
+            assert data[i] == 0x81, "a final text frame"
+            n, i = data[i + 1], i + 2
+            if n == 126:
+                n, i = int.from_bytes(data[i:i + 2], "big"), i + 2
+            elif n == 127:
+                n, i = int.from_bytes(data[i:i + 8], "big"), i + 8
+            out.append(msgspec.json.decode(data[i:i + n]))
+            i += n
+        return out
+
+
+class StandInSocket:
     def __init__(self):
-        self.sent: list[dict] = []
-        self.open = asyncio.Event()
         self.closed = False
         self.close_code = None
-
-    async def send_frame(self, data: bytes, opcode) -> None:
-        await self.open.wait()
-        self.sent.append(msgspec.json.decode(data))
 
     async def close(self, code: int, message: bytes) -> None:
         self.closed, self.close_code = True, code
@@ -32,6 +65,16 @@ class FakeGateway:
         from gateway.metrics import Metrics
 
         self.metrics = Metrics()
+        self.outbox = Outbox()
+
+
+def stuck_session(gateway: FakeGateway, transport: StuckTransport) -> Session:
+    return Session(gateway, StandInSocket(), binary=False, peer="test", transport=transport)
+
+
+def fill_the_buffer(session: Session) -> None:
+    """One message big enough to pass the high-water mark, so the session stops writing."""
+    session.send(p.Error(req_id=None, code="FILLER", message="x" * (HIGH_WATER + 1)))
 
 
 def tick(code: str, price: int) -> p.Market:
@@ -41,19 +84,21 @@ def tick(code: str, price: int) -> p.Market:
 
 def test_market_data_to_a_slow_reader_is_conflated_to_the_latest_tick():
     async def run():
-        ws = StuckSocket()
-        session = Session(FakeGateway(), ws, binary=False, peer="test")
+        transport = StuckTransport()
+        session = stuck_session(FakeGateway(), transport)
         writer = asyncio.create_task(session._writer())
-        session.send(p.Heartbeat(server_time_ms=1))  # the writer takes it and blocks sending it
-        await asyncio.sleep(0)
+        fill_the_buffer(session)
+        await asyncio.sleep(0.01)  # written; the buffer is over the mark, so the session waits
+        assert session._blocked
         for n in range(100):
             for code in ("600036", "601318", "000858"):
                 session.send_market(tick(code, 1000 + n))
+        await asyncio.sleep(0.01)
         assert len(session.market) == 3
-        ws.open.set()
+        transport.release()
         await asyncio.sleep(0.05)
         writer.cancel()
-        return ws.sent
+        return transport.frames()
 
     sent = asyncio.run(run())
     market = [m for m in sent if m["type"] == "market"]
@@ -61,13 +106,31 @@ def test_market_data_to_a_slow_reader_is_conflated_to_the_latest_tick():
     assert [m["seq"] for m in sent] == [1, 2, 3, 4]  # numbered as they leave: no gaps from conflation
 
 
+def test_a_batch_of_answers_leaves_in_one_write_in_order():
+    async def run():
+        transport = StuckTransport(stuck=False)
+        writes = []
+        transport.write = lambda data, write=transport.write: (writes.append(len(data)), write(data))
+        gateway = FakeGateway()
+        session = stuck_session(gateway, transport)
+        for n in range(5):
+            session.send(p.Pong(req_id=str(n), server_time_ms=n))
+        gateway.outbox.flush()  # what a journal release does at its end
+        return writes, transport.frames()
+
+    writes, sent = asyncio.run(run())
+    assert len(writes) == 1
+    assert [(m["req_id"], m["seq"]) for m in sent] == [(str(n), n + 1) for n in range(5)]
+
+
 def test_order_messages_are_never_dropped_and_too_many_close_the_connection():
     async def run():
-        ws = StuckSocket()
-        session = Session(FakeGateway(send_queue_limit=10), ws, binary=False, peer="test")
+        transport = StuckTransport()
+        session = stuck_session(FakeGateway(send_queue_limit=10), transport)
+        ws = session.ws
         writer = asyncio.create_task(session._writer())
-        session.send(p.Heartbeat(server_time_ms=1))
-        await asyncio.sleep(0)
+        fill_the_buffer(session)
+        await asyncio.sleep(0.01)
         for n in range(10):
             session.send(p.Pong(req_id=str(n), server_time_ms=n))
         assert len(session.queue) == 10 and not session.closed
@@ -83,11 +146,12 @@ def test_order_messages_are_never_dropped_and_too_many_close_the_connection():
 
 def test_a_send_stuck_longer_than_the_send_timeout_closes_the_connection():
     async def run():
-        ws = StuckSocket()  # never released: the client stopped reading
-        session = Session(FakeGateway(send_timeout_s=0.2), ws, binary=False, peer="test")
+        transport = StuckTransport()  # never released: the client stopped reading
+        session = stuck_session(FakeGateway(send_timeout_s=0.2), transport)
+        ws = session.ws
         session._started = asyncio.get_running_loop().time()
         tasks = [asyncio.create_task(session._writer()), asyncio.create_task(session._heartbeat())]
-        session.send(p.Heartbeat(server_time_ms=1))
+        fill_the_buffer(session)
         await asyncio.sleep(0.1)
         assert not session.closed  # waiting, not yet too long
         await asyncio.sleep(0.4)
