@@ -24,6 +24,9 @@ run: build
 
 test: build
 	$(PY) -m pytest -q
+	# the websocket API again, every test on the picows order port instead of aiohttp's /ws
+	BEACON_TEST_WS=order $(PY) -m pytest -q tests/gateway --ignore=tests/gateway/fix \
+		--ignore=tests/gateway/journal
 
 bench: build
 	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=min,median,mean,iqr,max,rounds \

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="run the gateway")
     p.add_argument("--config", help="beacon.toml (every setting has a default)")
     p.add_argument("--port", type=int, help="override server.port")
+    p.add_argument("--order-port", type=int, help="override server.order_port (the picows websocket; -1: off)")
     p.add_argument("--journal", help="override journal.dir")
     p.add_argument("--broker", choices=["simulated", "fix"], help="override broker.kind")
     p.add_argument("--fix", metavar="HOST:PORT", help="with --broker fix: the broker's FIX acceptor")
@@ -143,6 +144,9 @@ def _serve(args) -> int:
         return 2
     if args.port is not None:
         config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, port=args.port))
+    if args.order_port is not None:
+        config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server,
+                                                                                order_port=args.order_port))
     if args.journal:
         config = msgspec.structs.replace(config, journal=msgspec.structs.replace(config.journal, dir=args.journal))
     broker = config.broker

@@ -25,6 +25,7 @@ from gateway.fix.broker import FixSettings
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8765
+    order_port: int = 8766  # the same websocket API on picows, for the lowest latency (0: any free port; -1: off)
     max_frame_bytes: int = 65_536  # larger frames are refused and the connection closed (1009)
     send_queue_limit: int = 10_000  # order and fill messages waiting for one connection; past it, close
     send_timeout_s: float = 10.0  # one frame that takes longer to leave than this: the client is not reading

@@ -37,7 +37,7 @@ def free_port(preferred: int) -> int:
 def demo_config() -> Config:
     clients = [Client(client=name, api_key=f"demo-{name}", secret=secrets.token_hex(16)) for name in ("alice", "bob")]
     return Config(
-        server=ServerSettings(port=free_port(8765)),
+        server=ServerSettings(port=free_port(8765), order_port=free_port(8766)),
         journal=JournalSettings(dir=str(DEMO_DIR / "journal")),
         market=MarketSettings(source="scenario", scenario="calm", speed=1.0),
         clients=clients,
@@ -59,7 +59,8 @@ def main() -> None:
         host = f"127.0.0.1:{port}"
         print()
         print("Beacon demo")
-        print(f"  websocket   ws://{host}/ws")
+        order_url = f"ws://127.0.0.1:{app['order_port']}/ws"
+        print(f"  websocket   {order_url}   (the order port, picows; also ws://{host}/ws on aiohttp)")
         print(f"  admin API   http://{host}/admin/   (Authorization: Bearer {config.admin.tokens[0]})")
         print(f"  metrics     http://{host}/metrics     health http://{host}/health")
         print(f"  API docs    http://{host}/asyncapi.json   http://{host}/openapi.json")
@@ -75,7 +76,7 @@ def main() -> None:
         print(f"Demo strategy (a market maker on alice's aggressive account {account}) - Ctrl-C to stop:")
 
         async def strategy():
-            async with BeaconClient(f"ws://{host}/ws", alice.api_key, alice.secret) as client:
+            async with BeaconClient(order_url, alice.api_key, alice.secret) as client:
                 await MarketMaker(client, account).run()
 
         app["background"].append(asyncio.get_running_loop().create_task(strategy()))

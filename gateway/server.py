@@ -176,8 +176,15 @@ async def serve(config: Config, ready=None) -> None:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     log.info("listening on %s:%s", config.server.host, port)
+    order_server, order_line = None, ""
+    if config.server.order_port >= 0:
+        from .orderport import serve_order_port
+
+        order_server = await serve_order_port(app["gateway"], config.server.host, config.server.order_port)
+        app["order_port"] = order_server.sockets[0].getsockname()[1]
+        order_line = f"  order-port ws://{config.server.host}:{app['order_port']}/ws"
     print(f"beacon: serving ws://{config.server.host}:{port}/ws  admin http://{config.server.host}:{port}/admin/  "
-          f"journal {config.journal.dir}", flush=True)
+          f"journal {config.journal.dir}{order_line}", flush=True)
     if ready is not None:
         await ready(app, port)
     # Everything built so far (the universe, the engine, the recovered state, the libraries)
@@ -204,6 +211,8 @@ async def serve(config: Config, ready=None) -> None:
     try:
         await stop.wait()
     finally:
+        if order_server is not None:
+            order_server.close()  # no new connections; the open ones are closed with the others
         await runner.cleanup()
 
 

@@ -225,13 +225,18 @@ class Session:
                 self.abort()
 
     # ---------------------------------------------------------------- receiving
-    async def serve(self) -> None:
+    def start(self) -> None:
+        """The connection is open: greet it, and start its writer and heartbeat tasks."""
         self._started = time.monotonic()
         self.gateway.sessions.add(self)
         self.gateway.metrics.connections.inc()
         self.send(p.Hello(nonce=self.nonce, server_time_ms=time.time_ns() // 1_000_000,
                           heartbeat_s=self.settings.heartbeat_s))
-        tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._heartbeat())]
+        self._tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._heartbeat())]
+
+    async def serve(self) -> None:
+        """aiohttp's websocket: read frames until the connection ends."""
+        self.start()
         try:
             async for frame in self.ws:
                 if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -244,21 +249,25 @@ class Session:
                     # sends until its close frame; two readers at once would break the connection
                     break
         finally:
-            self.closed = True
-            self._wake.set()
-            writer, heartbeat = tasks
-            heartbeat.cancel()
-            if self._close_code:
-                # the writer is sending what was queued and then closing: let it finish the close
-                # handshake, or the socket would be reset under a client that is still sending
-                done, _ = await asyncio.wait({writer}, timeout=8.0)
-                if not done:
-                    writer.cancel()
-            else:
+            await self.finish()
+
+    async def finish(self) -> None:
+        """The connection has ended (or is closing): let a close in progress complete, then leave."""
+        self.closed = True
+        self._wake.set()
+        writer, heartbeat = self._tasks
+        heartbeat.cancel()
+        if self._close_code:
+            # the writer is sending what was queued and then closing: let it finish the close
+            # handshake, or the socket would be reset under a client that is still sending
+            done, _ = await asyncio.wait({writer}, timeout=8.0)
+            if not done:
                 writer.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self.gateway.metrics.connections.dec()
-            self._leave()
+        else:
+            writer.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.gateway.metrics.connections.dec()
+        self._leave()
 
     def _leave(self) -> None:
         gw = self.gateway
@@ -285,31 +294,35 @@ class Session:
         return True
 
     async def on_frame(self, data) -> None:
+        pending = self.handle(data)
+        if pending is not None:
+            await pending
+
+    def handle(self, data):
+        """One request frame, handled now; a query, which answers once the journal has caught up,
+        returns the coroutine that finishes it (the caller awaits it before the next frame)."""
         received = time.perf_counter()
         self.last_in = time.monotonic()
         self.gateway.metrics.messages_in.inc()
         size = len(data)
         if size > self.settings.max_frame_bytes:
             self.error(None, "FRAME_TOO_LARGE", f"frame of {size} bytes exceeds the {self.settings.max_frame_bytes}-byte limit")
-            return
+            return None
         if not self._take_token():
             self.error(None, "RATE_LIMITED", f"more than {self.settings.message_rate_per_s} requests per second")
-            return
+            return None
         try:
             request = self.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             self._bad_message(data, exc)
-            return
+            return None
         if isinstance(request, p.Login):
             self.on_login(request)
-            return
+            return None
         if self.client is None:
             self.error(request.req_id, "NOT_AUTHENTICATED", "log in first")
-            return
-        handler = _HANDLERS[type(request)]
-        result = handler(self, request, received)
-        if asyncio.iscoroutine(result):
-            await result
+            return None
+        return _HANDLERS[type(request)](self, request, received)  # None, or a query's coroutine
 
     def _bad_message(self, data, exc: Exception) -> None:
         req_id = None

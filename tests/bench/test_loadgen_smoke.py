@@ -7,6 +7,7 @@ import json
 
 from hdrh.histogram import HdrHistogram
 
+from bench.loadgen import __main__ as loadgen
 from bench.loadgen.__main__ import main
 
 
@@ -14,8 +15,9 @@ def test_the_smoke_run_writes_a_complete_report(tmp_path):
     assert main(["--smoke", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
     runs = results["runs"]
-    assert {(r["target"], r["mode"]) for r in runs} == {("echo-aiohttp", "open"), ("echo-aiohttp", "closed"),
-                                                        ("gateway-interval", "open"), ("gateway-interval", "closed")}
+    assert {(r["target"], r["mode"]) for r in runs} == {
+        (target, mode) for target in ("echo-aiohttp", "gateway-interval", "gateway-interval-aiohttp")
+        for mode in ("open", "closed")}
     for run in runs:
         assert run["sent"] == run["received"] == run["count"] + run["warmup"] and run["errors"] == 0
         histogram = HdrHistogram.decode(run["histogram"])
@@ -31,3 +33,26 @@ def test_the_smoke_run_writes_a_complete_report(tmp_path):
     assert "| gateway-interval |" in report and "p50 / aiohttp echo" in report and "## Goals" in report
     assert "| gateway-interval | tick_alert | closed |" in report
     assert (tmp_path / "percentiles.png").stat().st_size > 10_000
+
+
+def test_the_rate_search_climbs_past_a_slow_low_rate_tail_and_bisects_below_saturation(monkeypatch):
+    """On this VM the tail at low rates can be worse than at moderate ones: the search must not stop
+    at the first failure. A stand-in target fails p99 below 2,000/s, passes up to 12,000/s, then
+    saturates (answers only 13,000/s)."""
+    class Stand:
+        url = "ws://stand-in"
+
+        def stop(self):
+            pass
+
+    def fake_client(url, cpu, mode, rate, count, warmup, gateway, tag, max_seconds):
+        p99 = 1_500 if rate < 2_000 else 400 if rate <= 12_000 else 900 if rate <= 13_000 else 50_000
+        return {"latency_us": {"p99": p99}, "throughput_per_s": min(rate, 13_000), "lost": 0, "errors": 0}
+
+    monkeypatch.setattr(loadgen, "start", lambda target, cpu: Stand())
+    monkeypatch.setattr(loadgen, "client", fake_client)
+    result = loadgen.search_max_rate("gateway-interval", "spread", 64_000, 1.0, 10)
+    rates = [t["rate"] for t in result["trials"]]
+    assert rates[0] == 1_000 and not result["trials"][0]["passed"]
+    assert 14_000 in rates and 16_000 not in rates  # stopped climbing once it could not keep up
+    assert result["max_rate"] == 13_000 and result["first_failing"] == 13_200  # 14,000 → 13,000 ok → 13,500 → 13,200

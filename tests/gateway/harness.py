@@ -49,10 +49,13 @@ class Server:
         self.directory.mkdir(parents=True, exist_ok=True)
         # the journal lives in this server's directory, whatever else the overrides change
         config = merge(merge(BASE_CONFIG, changes), {"journal": {"dir": str(self.directory / "journal")}})
+        if "order_port" not in config["server"]:
+            config = merge(config, {"server": {"order_port": 0}})  # the picows order port as well, on a free port
         self.config_path = self.directory / "beacon.toml"
         self.config_path.write_bytes(msgspec.toml.encode(config))
         self.proc = None
         self.port = 0
+        self.order_port = 0  # the picows order port, when the config asks for one
 
     def start(self, timeout: float = 20.0) -> "Server":
         self.proc = subprocess.Popen([*self.prefix, sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config_path),
@@ -65,21 +68,33 @@ class Server:
                 raise RuntimeError(f"gateway exited: {self.proc.wait()}")
             if line.startswith("beacon: serving"):
                 self.port = int(line.split("ws://127.0.0.1:")[1].split("/")[0])
+                if "order-port ws://127.0.0.1:" in line:
+                    self.order_port = int(line.split("order-port ws://127.0.0.1:")[1].split("/")[0])
                 return self
         raise RuntimeError("gateway did not start in time")
 
     def restart(self, timeout: float = 20.0) -> "Server":
         """Stop and start again on the same port and journal (clients can reconnect to the same URL)."""
-        port = self.port
+        port, order_port = self.port, self.order_port
         self.stop()
         config = msgspec.toml.decode(self.config_path.read_bytes())
         config["server"]["port"] = port
+        if order_port:
+            config["server"]["order_port"] = order_port
         self.config_path.write_bytes(msgspec.toml.encode(config))
         return self.start(timeout)
 
     @property
     def url(self) -> str:
+        """The websocket API the tests talk to: the main port's (aiohttp), or with BEACON_TEST_WS=order
+        the order port's (picows). `make test` runs the websocket suites both ways."""
+        if os.environ.get("BEACON_TEST_WS") == "order" and self.order_port:
+            return self.order_url
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def order_url(self) -> str:
+        return f"ws://127.0.0.1:{self.order_port}/ws"
 
     def stop(self) -> str:
         if self.proc is not None and self.proc.poll() is None:
