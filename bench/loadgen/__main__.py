@@ -114,8 +114,8 @@ def start(target: str, cpu: str):
     kind, _, detail = target.partition("-")
     if kind == "echo":
         return Echo(detail, cpu)
-    policy, _, port = detail.partition("-")
-    return Gateway(policy, cpu, port=port or "picows")
+    policy = detail.removesuffix("-aiohttp")  # the policy itself may have a hyphen (every-batch)
+    return Gateway(policy, cpu, port="aiohttp" if detail.endswith("-aiohttp") else "picows")
 
 
 def run_suite(rate: float, count: int, warmup: int, placements: list[str], targets: list[str], modes: list[str],
@@ -418,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
                      args.closed_count)
     scenarios = []
     if not args.no_scenarios:
-        policies = [t.split("-")[1] for t in args.targets if t.startswith("gateway-") and t.count("-") == 1]
+        policies = [t.removeprefix("gateway-") for t in args.targets
+                    if t.startswith("gateway-") and not t.endswith("-aiohttp")]
         scenarios = run_scenarios(args.scenario_count, args.warmup if not args.smoke else 10, args.scenario_rate,
                                   policies)
     searches = []

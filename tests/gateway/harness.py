@@ -65,7 +65,7 @@ class Server:
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
-                raise RuntimeError(f"gateway exited: {self.proc.wait()}")
+                raise RuntimeError(f"gateway exited: {self.proc.wait()}: {self.proc.stdout.read()[-3000:]}")
             if line.startswith("beacon: serving"):
                 self.port = int(line.split("ws://127.0.0.1:")[1].split("/")[0])
                 if "order-port ws://127.0.0.1:" in line:
