@@ -83,9 +83,7 @@ class Session:
             self.gateway.metrics.slow_consumers.inc()
             self.close_soon(CLOSE_SLOW, "slow consumer: too many unread order and account messages", flush=False)
             return
-        if not self._dirty:
-            self._dirty = True
-            self.gateway.outbox.add(self)
+        self._queued()
 
     def send_market(self, message: p.Market) -> None:
         if self.closed:
@@ -95,6 +93,10 @@ class Session:
             self.market[message.instrument] = message  # the newest tick, at the back
         elif len(self.queue) < self.settings.send_queue_limit // 2:
             self.queue.append(message)  # without conflation, market data is what a full queue drops
+        self._queued()
+
+    def _queued(self) -> None:
+        """Output is waiting: into the outbox once, until the flush that takes it."""
         if not self._dirty:
             self._dirty = True
             self.gateway.outbox.add(self)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 
 import aiohttp
@@ -24,6 +23,8 @@ import uvloop
 from hdrh.histogram import HdrHistogram
 
 from gateway.auth import sign
+
+from .client import emit, require_loopback
 
 CODE = "301638"
 QTY = 64_000
@@ -102,15 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
     for url in (args.url, args.admin):
-        if "127.0.0.1" not in url and "localhost" not in url:
-            raise SystemExit("the load generator talks to loopback only")
-    result = uvloop.run(run(args))
-    text = json.dumps(result)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text)
-    else:
-        print(text)
+        require_loopback(url)
+    emit(uvloop.run(run(args)), args.out)
 
 
 if __name__ == "__main__":

@@ -270,16 +270,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subscribe", default="", help="comma-separated codes to take market data for")
     parser.add_argument("--out", default="", help="write the JSON result here (default: stdout)")
     args = parser.parse_args(argv)
-    host = urlparse(args.url).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit("the load generator talks to loopback only")
+    require_loopback(args.url)
 
     async def go():
         return await Run(args).execute()
-    result = uvloop.run(go())
+    emit(uvloop.run(go()), args.out)
+
+
+def require_loopback(url: str) -> None:
+    if urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("the load generator talks to loopback only")
+
+
+def emit(result: dict, out: str) -> None:
+    """The result as JSON: into `out`, or on stdout."""
     text = json.dumps(result)
-    if args.out:
-        with open(args.out, "w") as fh:
+    if out:
+        with open(out, "w") as fh:
             fh.write(text)
     else:
         print(text)
