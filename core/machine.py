@@ -50,6 +50,7 @@ _EMPTY = Outcome()
 #: The outcome of every command that decided nothing worth recording (shared, so that the
 #: journal can recognise it by identity and reuse its encoding).
 EMPTY_OUTCOME = _EMPTY
+_SIDE_NAMES = {int(s): s.name.lower() for s in Side}  # 1 -> "buy", without an enum call per order
 
 
 class MachineState(msgspec.Struct, frozen=True, kw_only=True):
@@ -393,7 +394,7 @@ class Machine:
                 view = self.engine.order(result)
                 out.append(OrderAccepted(
                     seq=seq, order=result, account=command.account, instrument=command.instrument,
-                    side=Side(command.side).name.lower(), price=command.price, qty=command.qty,
+                    side=_SIDE_NAMES[command.side], price=command.price, qty=command.qty,
                     client_order_id=command.client_order_id, reserved=view["reserved"],
                     liquidation=command.liquidation))
             else:
@@ -418,7 +419,7 @@ class Machine:
             c, s, t, drawn, interest, repaid, pool = outcome.detail
             out.append(OrderFilled(
                 seq=seq, order=command.order, account=view["account"], instrument=self.codes[view["instrument"]],
-                side=Side(view["side"]).name.lower(), qty=command.qty, price=command.price, exec_id=command.exec_id,
+                side=_SIDE_NAMES[view["side"]], qty=command.qty, price=command.price, exec_id=command.exec_id,
                 commission=c, stamp_duty=s, transfer_fee=t, debt_drawn=drawn, interest_repaid=interest,
                 debt_repaid=repaid, to_insurance_pool=pool, filled=view["filled"],
                 remaining=view["qty"] - view["filled"]))

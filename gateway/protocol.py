@@ -30,7 +30,9 @@ SUBPROTOCOL_MSGPACK = "beacon.msgpack"
 
 
 # ------------------------------------------------------------------ client -> gateway
-class Request(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, frozen=True, kw_only=True):
+# Requests and pushes hold numbers, strings and lists of plain structs, never a cycle: gc=False
+# keeps the several per order out of the cyclic collector's counts.
+class Request(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, frozen=True, kw_only=True, gc=False):
     req_id: ReqId
 
 
@@ -109,7 +111,7 @@ ClientMessage = Union[Login, NewOrder, Cancel, CancelAll, QueryAccount, QueryPos
 
 
 # ------------------------------------------------------------------ gateway -> client
-class Push(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=False):
+class Push(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=False, gc=False):
     seq: int = 0  # set when the message is sent
 
 

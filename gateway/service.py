@@ -77,6 +77,7 @@ class Gateway:
         self.order_subs: dict[int, set] = defaultdict(set)
         self.alert_subs: dict[int, set] = defaultdict(set)
         self.answers: dict[int, tuple[object, str]] = {}  # journal seq of an order -> (session, req_id)
+        self._to_broker: list[tuple[int, BrokerOrder]] = []  # accepted this turn, sent on the next
         self.alert_counts = {"info": 0, "warning": 0, "critical": 0}
         self.clients = {c.client: c for c in config.clients}
         self.simulator: MarketSimulator | None = None
@@ -104,7 +105,8 @@ class Gateway:
         self.journaled.journal.interval_s = cfg.journal.interval_ms / 1000
         self.machine = self.journaled.machine
         self.loop = asyncio.get_running_loop()
-        self.committer = await GroupCommitter(self.journaled, after_release=self.outbox.flush).start()
+        self.committer = await GroupCommitter(self.journaled, after_release=self.outbox.flush,
+                                              publish=self.publish).start()
         if self.simulator is not None:
             start_ns = day_time_ns(self.simulator.days[0], 9 * 3600 + 30 * 60)
             self.clock = SimClock(start_ns, speed=cfg.market.speed or None)
@@ -132,7 +134,7 @@ class Gateway:
                                            backoff_s=alerts.backoff_s, queue_limit=alerts.queue_limit,
                                            on_result=lambda outcome: self.metrics.webhooks.labels(outcome).inc())
             await self.webhook.start()
-        self._tasks.append(asyncio.create_task(self._broker_reports(), name="broker-reports"))
+        self.broker.stream.listen(self.on_broker_message)  # each report on the turn after it is put
         if self.simulator is not None:
             self._tasks.append(asyncio.create_task(self._market_feed(), name="market-feed"))
         self._tasks.append(asyncio.create_task(self._clock_ticker(), name="clock"))
@@ -200,16 +202,9 @@ class Gateway:
 
     # ================================================================= commands
     def submit(self, command: AnyCommand, on_safe=None) -> tuple[int, Outcome, list[Event]]:
-        """Apply and journal a command; its events are published once it is safe, then on_safe(seq) runs."""
-        seq, outcome, events = self.committer.submit(command)
-
-        def safe(s: int) -> None:
-            if on_safe is not None:  # the requester's answer first, then what everyone watching sees
-                on_safe(s)
-            self.publish(events)
-
-        self.committer.when_safe(seq, safe)
-        return seq, outcome, events
+        """Apply and journal a command; once it is safe, on_safe(seq) runs (the requester's answer) and
+        then its events are published (what everyone watching sees)."""
+        return self.committer.submit(command, on_safe)
 
     async def settled(self) -> None:
         """Wait until every command applied so far is safe (queries answer after this)."""
@@ -238,7 +233,7 @@ class Gateway:
                              qty=request.qty, client_order_id=request.client_order_id, ts=self.now())
 
         def answered(seq: int) -> None:
-            self.metrics.order_latency.observe(time.perf_counter() - received)
+            self.metrics.order_latency.observe(time.monotonic() - received)
             if outcome.result > 0:
                 self.metrics.order_accepted.inc()
                 session.placed.add(outcome.result)
@@ -271,21 +266,29 @@ class Gateway:
         broker_order = BrokerOrder(cl_ord_id=str(record.order), account=str(record.account),
                                    instrument=record.instrument, side=record.side, price=record.price,
                                    qty=record.qty, market_like=True)
-        self.loop.call_soon(self._send_to_broker, record.order, broker_order)
+        if not self._to_broker:
+            self.loop.call_soon(self._send_to_broker)
+        self._to_broker.append((record.order, broker_order))
 
     def _route(self, order: int, command: PlaceOrder, market_like: bool) -> None:
         broker_order = BrokerOrder(cl_ord_id=str(order), account=str(command.account), instrument=command.instrument,
                                    side=command.side, price=command.price, qty=command.qty, market_like=market_like)
-        # after the callbacks already due (the client's acknowledgement goes out first), and as a plain
-        # callback: both brokers send without waiting, so no task per order
-        self.loop.call_soon(self._send_to_broker, order, broker_order)
+        # after the callbacks already due (the client's acknowledgement goes out first), and as one plain
+        # callback for all the orders of a turn: both brokers send without waiting, so no task per order
+        if not self._to_broker:
+            self.loop.call_soon(self._send_to_broker)
+        self._to_broker.append((order, broker_order))
 
-    def _send_to_broker(self, order: int, broker_order: BrokerOrder) -> None:
-        try:
-            self.broker.submit_nowait(broker_order)
-        except BrokerUnavailable as exc:
-            self.submit(OrderClosed(order=order, reason="rejected", ts=self.now(),
-                                    detail=f"BROKER_UNAVAILABLE: {exc}"))
+    def _send_to_broker(self) -> None:
+        orders, self._to_broker = self._to_broker, []
+        for order, broker_order in orders:
+            try:
+                self.broker.submit_nowait(broker_order)
+            except BrokerUnavailable as exc:
+                self.submit(OrderClosed(order=order, reason="rejected", ts=self.now(),
+                                        detail=f"BROKER_UNAVAILABLE: {exc}"))
+            except Exception:  # one order's failure must not keep the others of the turn from the broker
+                log.exception("order %s not sent to the broker", order)
 
     def cancel(self, order: int, session=None, req_id: str | None = None) -> None:
         command = CancelOrder(order=order, ts=self.now())
@@ -310,13 +313,6 @@ class Gateway:
             log.warning("cancel of order %s not sent: broker unavailable", order)
 
     # ================================================================= the broker
-    async def _broker_reports(self) -> None:
-        async for message in self.broker.reports():
-            try:
-                self.on_broker_message(message)
-            except Exception:  # one bad report must not stop the feed
-                log.exception("broker report not applied: %r", message)
-
     def on_broker_message(self, message) -> None:
         if isinstance(message, ConnectionStatus):
             log.warning("broker %s: %s", "connected" if message.connected else "disconnected", message.reason)
@@ -545,12 +541,22 @@ class Gateway:
     def _to_order_watchers(self, account: int, message, answer: tuple | None) -> None:
         """Order messages go to every session watching the account's orders; the session that asked gets
         its req_id on it (and gets it even when it does not watch the orders channel)."""
-        origin, req_id = answer if answer is not None else (None, None)
-        for session in list(self.order_subs.get(account, ())):
-            if session is not origin:
-                session.send(message)
-        if origin is not None and not origin.closed:
-            origin.send(msgspec.structs.replace(message, req_id=req_id))
+        watchers = self.order_subs.get(account)
+        if answer is None:
+            if watchers:
+                for session in list(watchers):
+                    session.send(message)
+            return
+        origin, req_id = answer
+        others = [session for session in watchers if session is not origin] if watchers else ()
+        for session in others:
+            session.send(message)
+        if not origin.closed:
+            if others:  # they share the message: the requester's copy carries its req_id
+                message = msgspec.structs.replace(message, req_id=req_id)
+            else:
+                message.req_id = req_id
+            origin.send(message)
 
     # ================================================================= views
     def account_view(self, account: int, req_id: str | None = None) -> p.AccountView:

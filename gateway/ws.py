@@ -64,8 +64,11 @@ class Session:
         self._final = False  # the close frame is going out: nothing more is written
         self._wake = asyncio.Event()  # wakes the writer task (drain, close)
         self._sending_since = 0.0  # when the output began waiting for the buffer to drain (0: not waiting)
-        self._tokens = float(self.settings.message_burst)
+        self._burst = float(self.settings.message_burst)
+        self._rate = float(self.settings.message_rate_per_s)
+        self._tokens = self._burst
         self._token_time = time.monotonic()
+        self._messages_in = gateway.metrics.messages_in
         self._errors: collections.deque = collections.deque()
         self.login_failures = 0
         self.cancel_on_disconnect = False
@@ -285,14 +288,15 @@ class Session:
                 if record is not None and record.state.open and record.state.value != "cancel_pending":
                     gw.cancel(order)
 
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        self._tokens = min(float(self.settings.message_burst),
-                           self._tokens + (now - self._token_time) * self.settings.message_rate_per_s)
+    def _take_token(self, now: float) -> bool:
+        tokens = self._tokens + (now - self._token_time) * self._rate
+        if tokens > self._burst:
+            tokens = self._burst
         self._token_time = now
-        if self._tokens < 1:
+        if tokens < 1:
+            self._tokens = tokens
             return False
-        self._tokens -= 1
+        self._tokens = tokens - 1
         return True
 
     async def on_frame(self, data) -> None:
@@ -303,14 +307,13 @@ class Session:
     def handle(self, data):
         """One request frame, handled now; a query, which answers once the journal has caught up,
         returns the coroutine that finishes it (the caller awaits it before the next frame)."""
-        received = time.perf_counter()
-        self.last_in = time.monotonic()
-        self.gateway.metrics.messages_in.inc()
+        received = self.last_in = time.monotonic()
+        self._messages_in.value += 1
         size = len(data)
         if size > self.settings.max_frame_bytes:
             self.error(None, "FRAME_TOO_LARGE", f"frame of {size} bytes exceeds the {self.settings.max_frame_bytes}-byte limit")
             return None
-        if not self._take_token():
+        if not self._take_token(received):
             self.error(None, "RATE_LIMITED", f"more than {self.settings.message_rate_per_s} requests per second")
             return None
         try:

@@ -17,7 +17,6 @@ on a FIX initiator session.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -27,7 +26,7 @@ from typing import AsyncIterator
 import msgspec
 
 from simulators.broker.interface import (
-    BrokerMessage, BrokerUnavailable, CancelRequest, ConnectionStatus, ExecutionReport, NewOrder,
+    BrokerMessage, BrokerUnavailable, CancelRequest, ConnectionStatus, ExecutionReport, NewOrder, ReportStream,
 )
 
 from . import mapping
@@ -86,7 +85,7 @@ class FixBroker:
         self.orders: dict[str, _Order] = {}  # open orders by ClOrdID
         self._by_seq: dict[int, str] = {}  # MsgSeqNum of a NewOrderSingle -> its ClOrdID
         self._exec_ids: set[str] = set()
-        self._queue: asyncio.Queue[BrokerMessage] = asyncio.Queue()
+        self.stream = ReportStream()
         self._cancel_no = 0
         self.status_breaks: list[str] = []
         self.prefix = _prefix(settings.cl_ord_id_prefix, self.session.config.store_dir)
@@ -108,7 +107,7 @@ class FixBroker:
 
     @property
     def idle(self) -> bool:
-        return self._queue.empty()
+        return self.stream.empty()
 
     # ------------------------------------------------------------------ the Broker interface
     def wire(self, cl_ord_id: str) -> str:
@@ -138,7 +137,7 @@ class FixBroker:
         request = CancelRequest(cl_ord_id=self.wire(request.cl_ord_id))
         known = self.orders.get(request.cl_ord_id)
         if known is None:
-            self._queue.put_nowait(ExecutionReport(
+            self.stream.put(ExecutionReport(
                 cl_ord_id=self._ours(request.cl_ord_id), broker_order_id="",
                 exec_id=f"LOCAL-CXL-{request.cl_ord_id}",
                 exec_type="cancel_rejected", status="rejected", account="", instrument="", side=0, price=0, qty=0,
@@ -152,9 +151,8 @@ class FixBroker:
         except SessionDown as exc:
             raise BrokerUnavailable(str(exc)) from None
 
-    async def reports(self) -> AsyncIterator[BrokerMessage]:
-        while True:
-            yield await self._queue.get()
+    def reports(self) -> AsyncIterator[BrokerMessage]:
+        return self.stream.__aiter__()
 
     def on_market(self, message) -> None:
         """A FIX broker sees the market itself."""
@@ -165,14 +163,14 @@ class FixBroker:
     # ------------------------------------------------------------------ the session's application
     def on_logon(self, session: FixSession) -> None:
         self.connected = True
-        self._queue.put_nowait(ConnectionStatus(connected=True, reason="FIX session logged on", ts=self.clock()))
+        self.stream.put(ConnectionStatus(connected=True, reason="FIX session logged on", ts=self.clock()))
         for order in list(self.orders.values()):
             self.counters["status_requests"] += 1
             session.send(t.ORDER_STATUS_REQUEST, mapping.order_status_request(order.new))
 
     def on_logout(self, session: FixSession, reason: str) -> None:
         self.connected = False
-        self._queue.put_nowait(ConnectionStatus(connected=False, reason=f"FIX session down: {reason}",
+        self.stream.put(ConnectionStatus(connected=False, reason=f"FIX session down: {reason}",
                                                 ts=self.clock()))
 
     def on_message(self, session: FixSession, message: FixMessage) -> None:
@@ -182,7 +180,7 @@ class FixBroker:
                 self._execution_report(session, message)
             elif msg_type == t.ORDER_CANCEL_REJECT:
                 report = mapping.parse_cancel_reject(message)
-                self._queue.put_nowait(msgspec.structs.replace(report, cl_ord_id=self._ours(report.cl_ord_id)))
+                self.stream.put(msgspec.structs.replace(report, cl_ord_id=self._ours(report.cl_ord_id)))
             elif msg_type == t.REJECT:
                 self._refused(message.get_int(t.REF_SEQ_NUM, 0), None, f"FIX session Reject: {message.get_str(t.TEXT)}")
             elif msg_type == t.BUSINESS_MESSAGE_REJECT:
@@ -215,7 +213,7 @@ class FixBroker:
             report = msgspec.structs.replace(report, cum_notional=known.cum_notional)
             if report.status not in ("new", "partially_filled"):
                 del self.orders[cl_ord_id]
-        self._queue.put_nowait(msgspec.structs.replace(report, cl_ord_id=self._ours(report.cl_ord_id)))
+        self.stream.put(msgspec.structs.replace(report, cl_ord_id=self._ours(report.cl_ord_id)))
 
     def _status(self, report: ExecutionReport, known: _Order | None) -> None:
         if known is None:
@@ -230,7 +228,7 @@ class FixBroker:
             self.counters["status_closed"] += 1
             del self.orders[report.cl_ord_id]
             exec_type = "rejected" if report.status == "rejected" else report.status
-            self._queue.put_nowait(msgspec.structs.replace(
+            self.stream.put(msgspec.structs.replace(
                 report, cl_ord_id=self._ours(report.cl_ord_id), exec_type=exec_type,
                 exec_id=f"STATUS-{report.exec_id}", cum_notional=known.cum_notional,
                 reason=report.reason or f"{report.status} at the broker (found by an order status request)"))
@@ -242,7 +240,7 @@ class FixBroker:
             log.warning("%s (our message %d)", reason, ref_seq)
             return
         new = known.new
-        self._queue.put_nowait(ExecutionReport(
+        self.stream.put(ExecutionReport(
             cl_ord_id=self._ours(new.cl_ord_id), broker_order_id="", exec_id=f"LOCAL-REJ-{new.cl_ord_id}",
             exec_type="rejected",
             status="rejected", account=new.account, instrument=new.instrument, side=new.side, price=new.price,

@@ -12,8 +12,9 @@ The loop never blocks on the disk:
   once. The interval policy's fsyncs run on a thread of their own, on a timer, without
   waking the loop.
 
-After each release `after_release` runs: the gateway writes the batch's answers there, one
-write per connection, in the same turn.
+A command's events go to `publish` once it is safe, right after its own callback (the
+requester's answer before what everyone watching sees). After each release `after_release`
+runs: the gateway writes the batch's answers there, one write per connection, in the same turn.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ log = logging.getLogger("beacon.journal")
 
 
 class GroupCommitter:
-    def __init__(self, journaled: Journaled, after_release=None):
+    def __init__(self, journaled: Journaled, after_release=None, publish=None):
         self.journaled = journaled
         self.journal = journaled.journal
         self.after_release = after_release
+        self.publish = publish  # publish(events) once their command is safe (None: events are not kept)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-writer")
-        self._waiters: collections.deque[tuple[int, object]] = collections.deque()  # (seq, on_safe)
+        # (seq, on_safe or None, events or None), in seq order
+        self._waiters: collections.deque[tuple[int, object, object]] = collections.deque()
         self._inline = self.journal.policy is not FsyncPolicy.EVERY_BATCH  # the loop writes (see above)
         self._scheduled = False  # an inline write is due on the next turn
         self._wake = asyncio.Event()
@@ -62,13 +65,15 @@ class GroupCommitter:
 
     def submit(self, command: AnyCommand, on_safe=None, events: bool = True) -> tuple[int, Outcome, list[Event]]:
         """Apply and append a command; on_safe(seq), if given, is called on the loop once the command
-        may be acknowledged. Without `events` the readable events are not built."""
+        may be acknowledged, and then `publish(events)`. Without `events` the readable events are
+        not built."""
         if events:
             seq, outcome, built = self.journaled.submit_events(command)
         else:
             (seq, outcome), built = self.journaled.submit(command), []
-        if on_safe is not None:
-            self._waiters.append((seq, on_safe))
+        published = built if built and self.publish is not None else None
+        if on_safe is not None or published is not None:
+            self._waiters.append((seq, on_safe, published))
         self._kick()
         return seq, outcome, built
 
@@ -79,7 +84,7 @@ class GroupCommitter:
         if seq <= self.safe_seq:
             callback(seq)
         else:
-            self._waiters.append((seq, callback))
+            self._waiters.append((seq, callback, None))
             self._kick()
 
     def safe(self, seq: int) -> asyncio.Future:
@@ -121,11 +126,14 @@ class GroupCommitter:
 
     def _release(self, safe: int) -> None:
         self.safe_seq = safe
-        waiters = self._waiters
+        waiters, publish = self._waiters, self.publish
         while waiters and waiters[0][0] <= safe:
-            seq, on_safe = waiters.popleft()
+            seq, on_safe, events = waiters.popleft()
             try:
-                on_safe(seq)
+                if on_safe is not None:
+                    on_safe(seq)
+                if events is not None:
+                    publish(events)
             except Exception:  # a failing acknowledgement must not stop the journal's writer
                 log.exception("callback for seq %s failed", seq)
         if self.after_release is not None:

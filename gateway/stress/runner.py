@@ -120,7 +120,7 @@ class _Observer:
                 self.see(event)
             publish(events)
 
-        gateway.publish = observe
+        gateway.publish = gateway.committer.publish = observe  # the committer publishes what becomes safe
         # the broker's own view at the moment it matches: a sell filled against a limit-down lock
         # (no bids) would be a broken market, counted here
         core = gateway.broker.core
@@ -277,7 +277,7 @@ class StressRun:
         quiet = 0
         for _ in range(10_000):
             await asyncio.sleep(0)
-            quiet = quiet + 1 if broker._queue.empty() and not broker._pending else 0
+            quiet = quiet + 1 if broker.idle else 0
             if quiet >= 5:
                 break
         await self.gateway.settled()

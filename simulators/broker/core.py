@@ -77,8 +77,8 @@ def _band(prev_close: int, spec: Instrument) -> tuple[int, int] | None:
     return ((2 * prev_close * (100 - pct) + 100) // 200, (2 * prev_close * (100 + pct) + 100) // 200)
 
 
-def _lot_ok(code: str, side: int, qty: int, sellable: int) -> bool:
-    star = _board(code) == "star"
+def _lot_ok(board: str, side: int, qty: int, sellable: int) -> bool:
+    star = board == "star"
     if side == 1:
         return qty >= 200 if star else qty % 100 == 0
     if star:
@@ -97,7 +97,7 @@ def _rate(amount: int, ppm: int) -> int:
 
 class _Quote:
     __slots__ = ("bid", "bid_size", "ask", "ask_size", "last", "volume", "lock", "halted", "prev_close",
-                 "band", "taken_bid", "taken_ask", "through_left")
+                 "band", "taken_bid", "taken_ask", "through_left", "spec", "board", "max_qty", "exchange")
 
     def __init__(self, spec: Instrument):
         self.bid = self.bid_size = self.ask = self.ask_size = self.volume = self.lock = 0
@@ -106,6 +106,10 @@ class _Quote:
         self.halted = spec.halted
         self.band = _band(spec.prev_close, spec)
         self.taken_bid = self.taken_ask = self.through_left = 0
+        self.spec = spec
+        self.board = _board(spec.code)  # what the rules below ask of the code, worked out once
+        self.max_qty = _MAX_QTY.get(self.board, 0)
+        self.exchange = _exchange(spec.code)
 
 
 class _Order:
@@ -174,7 +178,7 @@ class BrokerCore:
         if self.config.reject_rate and self.rng.random() < self.config.reject_rate:
             return [self._reject(new, "BROKER_REJECT: simulated refusal", now)]
         self._order_no += 1
-        broker_id = f"{_exchange(new.instrument)}-{self._date}-{self._order_no:08d}"
+        broker_id = f"{self.quotes[new.instrument].exchange}-{self._date}-{self._order_no:08d}"
         order = _Order(new, broker_id, self._order_no)
         self.orders[new.cl_ord_id] = order
         self._open.setdefault(new.instrument, []).append(order)
@@ -190,15 +194,14 @@ class BrokerCore:
         if new.side not in (1, 2):
             return f"INVALID_SIDE: {new.side}"
         quote = self.quotes[new.instrument]
-        spec = self.universe.get(new.instrument)
         if quote.halted:
             return f"INSTRUMENT_HALTED: {new.instrument} is suspended"
         if new.qty <= 0 or new.price <= 0:
             return f"INVALID_ORDER: qty={new.qty} price={new.price}"
-        if new.qty > _MAX_QTY[_board(new.instrument)]:
-            return f"QUANTITY_ABOVE_MAX: {new.qty} > {_MAX_QTY[_board(new.instrument)]}"
-        if new.price % spec.tick:
-            return f"PRICE_OFF_TICK: {new.price} is not a multiple of {spec.tick}"
+        if new.qty > quote.max_qty:
+            return f"QUANTITY_ABOVE_MAX: {new.qty} > {quote.max_qty}"
+        if new.price % quote.spec.tick:
+            return f"PRICE_OFF_TICK: {new.price} is not a multiple of {quote.spec.tick}"
         if quote.band is not None and not quote.band[0] <= new.price <= quote.band[1]:
             return f"PRICE_OUTSIDE_BAND: {new.price} outside {quote.band[0]}..{quote.band[1]}"
         sellable = 0
@@ -208,7 +211,7 @@ class BrokerCore:
             sellable = self.books.sellable_before_open_orders(new.account, new.instrument) - open_sells
             if new.qty > sellable:
                 return f"INSUFFICIENT_POSITION: sell {new.qty}, sellable {sellable} (T+1)"
-        if not _lot_ok(new.instrument, new.side, new.qty, sellable):
+        if not _lot_ok(quote.board, new.side, new.qty, sellable):
             return f"INVALID_LOT: {new.qty} shares"
         return ""
 

@@ -22,7 +22,9 @@ from core.instruments import Universe
 from simulators.market.messages import MarketMessage
 
 from .core import BrokerConfig, BrokerCore
-from .interface import BrokerMessage, BrokerUnavailable, CancelRequest, ConnectionStatus, ExecutionReport, NewOrder
+from .interface import (
+    BrokerMessage, BrokerUnavailable, CancelRequest, ConnectionStatus, ExecutionReport, NewOrder, ReportStream,
+)
 
 
 class SimClock:
@@ -67,7 +69,7 @@ class SimulatedBroker:
         self.connected = True
         self._pending: list[tuple[int, int, BrokerMessage]] = []  # (due, seq, message)
         self._seq = 0
-        self._queue: asyncio.Queue[BrokerMessage] = asyncio.Queue()
+        self.stream = ReportStream()
         self._reconnect_at = 0
         self._pacer: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -80,7 +82,7 @@ class SimulatedBroker:
     @property
     def idle(self) -> bool:
         """No report waiting to be sent or to be read."""
-        return not self._pending and self._queue.empty()
+        return not self._pending and self.stream.empty()
 
     # ---------------------------------------------------------------- scheduling
     def _schedule(self, reports: list[ExecutionReport], now: int) -> None:
@@ -97,7 +99,7 @@ class SimulatedBroker:
             else:
                 return
         while self._pending and self._pending[0][0] <= now:
-            self._queue.put_nowait(heapq.heappop(self._pending)[2])
+            self.stream.put(heapq.heappop(self._pending)[2])
         if self.clock.paced and self._pending:
             self._wake.set()
 
@@ -138,16 +140,12 @@ class SimulatedBroker:
     async def cancel(self, request: CancelRequest) -> None:
         self.cancel_nowait(request)
 
-    async def reports(self) -> AsyncIterator[BrokerMessage]:
-        while True:
-            yield await self._queue.get()
+    def reports(self) -> AsyncIterator[BrokerMessage]:
+        return self.stream.__aiter__()
 
     def pending_reports(self) -> list[BrokerMessage]:
         """Everything already released, without waiting (for synchronous drivers and tests)."""
-        out = []
-        while not self._queue.empty():
-            out.append(self._queue.get_nowait())
-        return out
+        return self.stream.drain()
 
     def on_market(self, message: MarketMessage) -> None:
         """Feed a market message: moves simulated time, may fill resting orders."""
@@ -180,14 +178,14 @@ class SimulatedBroker:
         self.connected = False
         now = self.clock.now()
         self._reconnect_at = now + duration_ns if duration_ns else 0
-        self._queue.put_nowait(ConnectionStatus(connected=False, reason=reason, ts=now))
+        self.stream.put(ConnectionStatus(connected=False, reason=reason, ts=now))
 
     def reconnect(self) -> None:
         if self.connected:
             return
         self.connected = True
         self._reconnect_at = 0
-        self._queue.put_nowait(ConnectionStatus(connected=True, reason="reconnected", ts=self.clock.now()))
+        self.stream.put(ConnectionStatus(connected=True, reason="reconnected", ts=self.clock.now()))
         self._release()
 
     async def close(self) -> None:
