@@ -391,11 +391,10 @@ class Machine:
         result = outcome.result
         if kind is PlaceOrder:
             if result > 0:
-                view = self.engine.order(result)
                 out.append(OrderAccepted(
                     seq=seq, order=result, account=command.account, instrument=command.instrument,
                     side=_SIDE_NAMES[command.side], price=command.price, qty=command.qty,
-                    client_order_id=command.client_order_id, reserved=view["reserved"],
+                    client_order_id=command.client_order_id, reserved=self.engine.order_reserved(result),
                     liquidation=command.liquidation))
             else:
                 code = RejectCode(-result)

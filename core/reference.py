@@ -751,6 +751,12 @@ class ReferenceEngine:
         order = self.orders.get(order_id)
         return 0 if order is None else int(order.status)
 
+    def order_reserved(self, order_id: int) -> int:
+        o = self.orders.get(order_id)
+        if o is None:
+            raise KeyError(f"unknown order {order_id}")
+        return self._reservation(o)
+
     def order(self, order_id: int) -> dict:
         o = self.orders.get(order_id)
         if o is None:

@@ -85,6 +85,7 @@ class Gateway:
         self._next_clock_ns = 0
         self.webhook: WebhookNotifier | None = None
         self.reconciling: asyncio.Task | None = None  # the close's reconciliation, while it waits
+        self._broker_books = False  # the broker is the in-process simulator, with custodian books
         self.started = False
 
     # ================================================================= start and stop
@@ -123,6 +124,7 @@ class Gateway:
                                          latency=PRESETS[cfg.broker.latency])
             self.broker = SimulatedBroker(self.universe, broker_config, self.clock,
                                           trading_day=self.machine.engine.platform()["trading_day"])
+            self._broker_books = True  # its reports carry our simulated clock's time
             self._load_custodian_books()
             await self._close_orders_the_broker_lost()
         if cfg.demo.accounts:
@@ -325,7 +327,7 @@ class Gateway:
             log.error("broker report for an order we never sent: %r", report)
             return
         kind = report.exec_type
-        ts = report.ts if self.broker.books is not None else self.now()  # a remote broker's clock is not ours
+        ts = report.ts if self._broker_books else self.now()  # a remote broker's clock is not ours
         if kind == "new":
             self.submit(BrokerAck(order=order, broker_order_id=report.broker_order_id, ts=ts))
         elif kind in ("fill", "partial_fill"):

@@ -70,6 +70,9 @@ class SimulatedBroker:
         self._pending: list[tuple[int, int, BrokerMessage]] = []  # (due, seq, message)
         self._seq = 0
         self.stream = ReportStream()
+        latency = config.latency
+        # no latency model at all (the default): reports need no heap, they leave as they are made
+        self._instant = not (latency.fixed_ns or latency.jitter_mean_ns or latency.jitter_sd_ns)
         self._reconnect_at = 0
         self._pacer: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -86,6 +89,10 @@ class SimulatedBroker:
 
     # ---------------------------------------------------------------- scheduling
     def _schedule(self, reports: list[ExecutionReport], now: int) -> None:
+        if self._instant and self.connected and not self._pending:
+            for report in reports:  # no delay and nothing ahead of them: out at once, in order
+                self.stream.put(report)
+            return
         for report in reports:
             self._seq += 1
             heapq.heappush(self._pending, (now + self.config.latency.draw(self.core.rng), self._seq, report))

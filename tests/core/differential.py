@@ -171,7 +171,9 @@ class Lockstep:
                 if not 0 <= pos["sellable"] <= pos["held"]:
                     raise Divergence(f"sellable out of range: {pos}\n" + self.history())
         for order_id in self.ref.orders:
-            self.same("order", order_id)
+            view = self.same("order", order_id)
+            if self.same("order_reserved", order_id) != view["reserved"]:
+                raise Divergence(f"order_reserved disagrees with the order view: {view}\n" + self.history())
         for instr in range(self.n_instruments):
             self.same("instrument", instr)
         platform = self.ref.platform()
