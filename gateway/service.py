@@ -77,7 +77,7 @@ class Gateway:
         self.order_subs: dict[int, set] = defaultdict(set)
         self.alert_subs: dict[int, set] = defaultdict(set)
         self.answers: dict[int, tuple[object, str]] = {}  # journal seq of an order -> (session, req_id)
-        self._to_broker: list[tuple[int, BrokerOrder]] = []  # accepted this turn, sent on the next
+        self._to_broker: list[tuple[int, BrokerOrder]] = []  # accepted in this release, sent at its end
         self.alert_counts = {"info": 0, "warning": 0, "critical": 0}
         self.clients = {c.client: c for c in config.clients}
         self.simulator: MarketSimulator | None = None
@@ -106,7 +106,7 @@ class Gateway:
         self.journaled.journal.interval_s = cfg.journal.interval_ms / 1000
         self.machine = self.journaled.machine
         self.loop = asyncio.get_running_loop()
-        self.committer = await GroupCommitter(self.journaled, after_release=self.outbox.flush,
+        self.committer = await GroupCommitter(self.journaled, after_release=self._after_release,
                                               publish=self.publish).start()
         if self.simulator is not None:
             start_ns = day_time_ns(self.simulator.days[0], 9 * 3600 + 30 * 60)
@@ -268,21 +268,32 @@ class Gateway:
         broker_order = BrokerOrder(cl_ord_id=str(record.order), account=str(record.account),
                                    instrument=record.instrument, side=record.side, price=record.price,
                                    qty=record.qty, market_like=True)
-        if not self._to_broker:
-            self.loop.call_soon(self._send_to_broker)
-        self._to_broker.append((record.order, broker_order))
+        self._for_broker(record.order, broker_order)
 
     def _route(self, order: int, command: PlaceOrder, market_like: bool) -> None:
         broker_order = BrokerOrder(cl_ord_id=str(order), account=str(command.account), instrument=command.instrument,
                                    side=command.side, price=command.price, qty=command.qty, market_like=market_like)
-        # after the callbacks already due (the client's acknowledgement goes out first), and as one plain
-        # callback for all the orders of a turn: both brokers send without waiting, so no task per order
+        self._for_broker(order, broker_order)
+
+    def _for_broker(self, order: int, broker_order: BrokerOrder) -> None:
+        """Sent at the end of the journal release that accepted it, after the answers (_after_release),
+        with the other orders of the batch; both brokers send without waiting, so no task per order.
+        The callback is the fallback for an order routed outside a release."""
         if not self._to_broker:
             self.loop.call_soon(self._send_to_broker)
         self._to_broker.append((order, broker_order))
 
+    def _after_release(self) -> None:
+        """A journal batch is safe and its callbacks have run: its answers leave first (one write per
+        connection), then the orders it accepted go to the broker, in the same turn."""
+        self.outbox.flush()
+        if self._to_broker:
+            self._send_to_broker()
+
     def _send_to_broker(self) -> None:
         orders, self._to_broker = self._to_broker, []
+        if not orders:
+            return
         for order, broker_order in orders:
             try:
                 self.broker.submit_nowait(broker_order)
@@ -291,6 +302,7 @@ class Gateway:
                                         detail=f"BROKER_UNAVAILABLE: {exc}"))
             except Exception:  # one order's failure must not keep the others of the turn from the broker
                 log.exception("order %s not sent to the broker", order)
+        self.broker.stream.flush()  # the in-process broker answers at once: its acknowledgements now
 
     def cancel(self, order: int, session=None, req_id: str | None = None) -> None:
         command = CancelOrder(order=order, ts=self.now())

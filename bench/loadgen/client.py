@@ -99,6 +99,8 @@ class Run:
             if self.waiter is not None and not self.waiter.done():
                 self.waiter.set_result(None)
             return
+        if self.key == "req_id" and b'"req_id":"' not in payload:
+            return  # a push without a req_id (order update, heartbeat): not an answer, and not worth parsing
         message = orjson.loads(payload)
         if self.key == "req_id":
             key = message.get("req_id")

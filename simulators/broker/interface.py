@@ -107,6 +107,13 @@ class ReportStream:
             self._scheduled = True
             self._loop.call_soon(self._deliver)
 
+    def flush(self) -> None:
+        """Hand what is waiting to the handler now, instead of on the next turn. The gateway calls it
+        right after sending a turn's orders, so the in-process broker's acknowledgements are applied
+        in the same turn; nowhere else, so that reports caused by a tick still follow the tick."""
+        if self._handler is not None and self._items:
+            self._deliver()
+
     def _deliver(self) -> None:
         self._scheduled = False
         items, handler = self._items, self._handler
