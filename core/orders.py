@@ -113,8 +113,11 @@ class OrderRegistry:
         self.orders[record.order] = record
         if record.client_order_id is not None:
             self.by_client_id[(record.account, record.client_order_id)] = record.order
-        if record.state.open:
-            self._open.setdefault(record.account, {})[record.order] = record
+        if record.state in _OPEN:
+            book = self._open.get(record.account)
+            if book is None:
+                book = self._open[record.account] = {}
+            book[record.order] = record
 
     def find(self, account: int, client_order_id: str) -> OrderRecord | None:
         order = self.by_client_id.get((account, client_order_id))
