@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="beacon.toml (every setting has a default)")
     p.add_argument("--port", type=int, help="override server.port")
     p.add_argument("--order-port", type=int, help="override server.order_port (the picows websocket; -1: off)")
+    p.add_argument("--busy-poll-us", type=int, metavar="US",
+                   help="override server.busy_poll_us: poll this long after each request instead of sleeping "
+                        "(lower latency for a core; 0: off)")
     p.add_argument("--journal", help="override journal.dir")
     p.add_argument("--broker", choices=["simulated", "fix"], help="override broker.kind")
     p.add_argument("--fix", metavar="HOST:PORT", help="with --broker fix: the broker's FIX acceptor")
@@ -147,6 +150,14 @@ def _serve(args) -> int:
     if args.order_port is not None:
         config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server,
                                                                                 order_port=args.order_port))
+    if args.busy_poll_us is not None:
+        config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server,
+                                                                                busy_poll_us=args.busy_poll_us))
+        try:
+            config.validate()
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.journal:
         config = msgspec.structs.replace(config, journal=msgspec.structs.replace(config.journal, dir=args.journal))
     broker = config.broker

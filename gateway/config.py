@@ -40,6 +40,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     message_burst: int = 1_000
     max_errors_per_minute: int = 100  # past it the connection is closed: sustained abuse
     clock_skew_s: float = 30.0  # login timestamps further off than this are refused
+    busy_poll_us: int = 0  # after each request, poll this long instead of sleeping (costs a core; 0: off)
 
 
 class JournalSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -118,6 +119,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         for c in self.clients:
             if len(c.secret) < 16:
                 raise ValueError(f"config: client {c.client}: secret must be at least 16 characters")
+        if not 0 <= self.server.busy_poll_us <= 1_000_000:
+            raise ValueError(f"config: server.busy_poll_us must be 0..1000000 µs, not {self.server.busy_poll_us}")
         self.engine.config.validate()
         return self
 

@@ -44,6 +44,7 @@ class Metrics:
                                  ["source"], registry=r)
         self.reconciliation_breaks = Gauge("beacon_reconciliation_breaks",
                                            "Breaks found by the last end-of-day reconciliation", registry=r)
+        self.gateway = gateway
         r.register(_HotCollector(self))
         if gateway is not None:
             r.register(_StateCollector(gateway))
@@ -102,6 +103,10 @@ class _HotCollector:
                                   ("beacon_market_ticks", "Market ticks applied", m.ticks),
                                   ("beacon_ws_messages_in", "Websocket messages received", m.messages_in)):
             yield CounterMetricFamily(name, text, value=tally.value)
+        poll = getattr(m.gateway, "busy_poll", None)
+        if poll is not None:
+            yield CounterMetricFamily("beacon_busy_poll_turns", "Event-loop turns spent polling instead of sleeping "
+                                      "([server] busy_poll_us)", value=poll.turns)
         h = m.order_latency
         cumulative, running = [], 0
         for bound, count in zip([*map(str, h.bounds), "+Inf"], h.counts):

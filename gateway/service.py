@@ -47,6 +47,7 @@ from simulators.market import MarketSimulator, load_scenario
 from simulators.market.messages import DayClose, DayOpen, InstrumentStatus, MarketMessage, Tick
 
 from . import protocol as p
+from .busypoll import BusyPoll
 from .config import Config
 from .metrics import Metrics
 from .outbox import Outbox
@@ -87,6 +88,7 @@ class Gateway:
         self.reconciling: asyncio.Task | None = None  # the close's reconciliation, while it waits
         self._broker_books = False  # the broker is the in-process simulator, with custodian books
         self.started = False
+        self.busy_poll: BusyPoll | None = None  # [server] busy_poll_us: the loop polls after each request
 
     # ================================================================= start and stop
     async def start(self) -> None:
@@ -106,6 +108,8 @@ class Gateway:
         self.journaled.journal.interval_s = cfg.journal.interval_ms / 1000
         self.machine = self.journaled.machine
         self.loop = asyncio.get_running_loop()
+        if cfg.server.busy_poll_us:
+            self.busy_poll = BusyPoll(self.loop, cfg.server.busy_poll_us)
         self.committer = await GroupCommitter(self.journaled, after_release=self._after_release,
                                               publish=self.publish).start()
         if self.simulator is not None:

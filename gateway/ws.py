@@ -69,6 +69,7 @@ class Session:
         self._tokens = self._burst
         self._token_time = time.monotonic()
         self._messages_in = gateway.metrics.messages_in
+        self._busy_poll = gateway.busy_poll
         self._errors: collections.deque = collections.deque()
         self.login_failures = 0
         self.cancel_on_disconnect = False
@@ -309,6 +310,8 @@ class Session:
         returns the coroutine that finishes it (the caller awaits it before the next frame)."""
         received = self.last_in = time.monotonic()
         self._messages_in.value += 1
+        if self._busy_poll is not None:
+            self._busy_poll.touch(received)
         size = len(data)
         if size > self.settings.max_frame_bytes:
             self.error(None, "FRAME_TOO_LARGE", f"frame of {size} bytes exceeds the {self.settings.max_frame_bytes}-byte limit")

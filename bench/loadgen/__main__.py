@@ -42,9 +42,9 @@ def taskset(cpu: str) -> list[str]:
 
 
 class Echo:
-    def __init__(self, kind: str, cpu: str):
-        self.proc = subprocess.Popen([*taskset(cpu), sys.executable, "-m", "bench.loadgen.echo", kind], cwd=ROOT,
-                                     stdout=subprocess.PIPE, text=True)
+    def __init__(self, kind: str, cpu: str, busy_poll_us: int = 0):
+        self.proc = subprocess.Popen([*taskset(cpu), sys.executable, "-m", "bench.loadgen.echo", kind,
+                                      "--busy-poll-us", str(busy_poll_us)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         self.url = f"ws://127.0.0.1:{int(line.split()[-1])}/ws"
 
@@ -55,9 +55,10 @@ class Echo:
 
 class Gateway:
     def __init__(self, policy: str, cpu: str, deposit: bool = True, ask_size: int = 0, port: str = "picows",
-                 **changes):
+                 busy_poll_us: int = 0, **changes):
         engine = changes.pop("engine", GATEWAY_ENGINE)
         server = {**GATEWAY_SERVER, "order_port": 0} if port == "picows" else GATEWAY_SERVER
+        server = {**server, "busy_poll_us": busy_poll_us}
         self.server = Server(tempfile.mkdtemp(prefix="beacon-bench-"), prefix=tuple(taskset(cpu)),
                              journal={"fsync": policy}, engine=engine, server=server, **changes).start()
         self.server.tick("600036", 4336, ask=4337, ask_size=ask_size)
@@ -106,16 +107,22 @@ def clients(url: str, cpu: str, rate: float, count: int, warmup: int, tag: str, 
     return results
 
 
-# gateway-<policy>: the order port (picows); gateway-<policy>-aiohttp: the main port's /ws (aiohttp)
-TARGETS = ("echo-aiohttp", "echo-picows", "gateway-every-batch", "gateway-interval", "gateway-interval-aiohttp")
+# gateway-<policy>: the order port (picows); gateway-<policy>-aiohttp: the main port's /ws (aiohttp);
+# -spin: busy polling for BUSY_POLL_US after each request, the gateway and its floor alike (spread only:
+# a polling server on the client's CPU would take the client's time)
+TARGETS = ("echo-aiohttp", "echo-picows", "echo-picows-spin", "gateway-every-batch", "gateway-interval",
+           "gateway-interval-aiohttp", "gateway-interval-spin")
+BUSY_POLL_US = 2_000
 
 
 def start(target: str, cpu: str):
     kind, _, detail = target.partition("-")
+    spin = BUSY_POLL_US if detail.endswith("-spin") else 0
+    detail = detail.removesuffix("-spin")
     if kind == "echo":
-        return Echo(detail, cpu)
+        return Echo(detail, cpu, busy_poll_us=spin)
     policy = detail.removesuffix("-aiohttp")  # the policy itself may have a hyphen (every-batch)
-    return Gateway(policy, cpu, port="aiohttp" if detail.endswith("-aiohttp") else "picows")
+    return Gateway(policy, cpu, port="aiohttp" if detail.endswith("-aiohttp") else "picows", busy_poll_us=spin)
 
 
 def run_suite(rate: float, count: int, warmup: int, placements: list[str], targets: list[str], modes: list[str],
@@ -125,6 +132,8 @@ def run_suite(rate: float, count: int, warmup: int, placements: list[str], targe
     for placement in placements:
         server_cpu, client_cpu = PLACEMENTS[placement]
         for target in targets:
+            if target.endswith("-spin") and server_cpu == client_cpu:
+                continue  # busy polling on the client's own CPU: not a placement anyone should run
             server = start(target, server_cpu)
             try:
                 for mode in modes:
@@ -282,13 +291,16 @@ def goals(runs: list[dict], rate: float, searches: list[dict]) -> list[str]:
     for placement in sorted({r["placement"] for r in runs}):
         rows = {r["target"]: r for r in runs if r["placement"] == placement and r["mode"] == "open"}
         echo = rows.get("echo-aiohttp")
-        for target in ("gateway-every-batch", "gateway-interval", "gateway-interval-aiohttp"):
-            g = rows.get(target)
+        for target, floor in (("gateway-every-batch", "echo-aiohttp"), ("gateway-interval", "echo-aiohttp"),
+                              ("gateway-interval-aiohttp", "echo-aiohttp"), ("gateway-interval-spin", "echo-aiohttp"),
+                              ("gateway-interval-spin", "echo-picows-spin")):
+            g, echo = rows.get(target), rows.get(floor)
             if not (g and echo):
                 continue
             r50 = g["latency_us"]["p50"] / echo["latency_us"]["p50"]
             r99 = g["latency_us"]["p99"] / echo["latency_us"]["p99"]
-            out.append(f"- {placement}, {target}, open loop at {rate:,.0f}/s: p50 {r50:.2f}x the echo's "
+            against = "the echo's" if floor == "echo-aiohttp" else f"{floor}'s (the floor polling the same way)"
+            out.append(f"- {placement}, {target}, open loop at {rate:,.0f}/s: p50 {r50:.2f}x {against} "
                        f"(goal <= 1.5x: {'met' if r50 <= 1.5 else 'not met'}), p99 {r99:.2f}x "
                        f"(goal <= 2x: {'met' if r99 <= 2 else 'not met'})")
     for s in searches:
@@ -419,13 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = []
     if not args.no_scenarios:
         policies = [t.removeprefix("gateway-") for t in args.targets
-                    if t.startswith("gateway-") and not t.endswith("-aiohttp")]
+                    if t.startswith("gateway-") and not t.endswith(("-aiohttp", "-spin"))]
         scenarios = run_scenarios(args.scenario_count, args.warmup if not args.smoke else 10, args.scenario_rate,
                                   policies)
     searches = []
     if not args.no_search:
-        for target in ("echo-aiohttp", "echo-picows", "gateway-interval", "gateway-interval-aiohttp",
-                       "gateway-every-batch"):  # the floor's own limits too
+        for target in ("echo-aiohttp", "echo-picows", "echo-picows-spin", "gateway-interval",
+                       "gateway-interval-spin", "gateway-interval-aiohttp", "gateway-every-batch"):  # the floor's too
             if target in args.targets:
                 searches.append(search_max_rate(target, "spread", 64_000, args.search_seconds, args.warmup))
     directory = Path(args.out) if args.out else RESULTS / when

@@ -1,18 +1,23 @@
 """The floor: websocket echo servers with nothing behind them, on uvloop.
 
-    python -m bench.loadgen.echo aiohttp|picows [--port 0]
+    python -m bench.loadgen.echo aiohttp|picows [--port 0] [--busy-poll-us N]
 
 `aiohttp` is the same server stack as the gateway's (aiohttp's websocket handler on
 uvloop); `picows` is a websocket library written for latency. Each answers every text frame
-with the same bytes. Prints "echo: listening on PORT" when ready.
+with the same bytes. Prints "echo: listening on PORT" when ready. `--busy-poll-us` keeps the
+loop polling after each frame exactly as the gateway's `[server] busy_poll_us` does, so the
+floor for a busy-polling gateway is measured the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 
 import uvloop
+
+from gateway.busypoll import BusyPoll
 
 
 async def aiohttp_echo(port: int) -> int:
@@ -37,11 +42,15 @@ async def aiohttp_echo(port: int) -> int:
     return site._server.sockets[0].getsockname()[1]
 
 
-async def picows_echo(port: int) -> int:
+async def picows_echo(port: int, busy_poll_us: int = 0) -> int:
     from picows import WSListener, WSMsgType, ws_create_server
+
+    poll = BusyPoll(asyncio.get_running_loop(), busy_poll_us) if busy_poll_us else None
 
     class Echo(WSListener):
         def on_ws_frame(self, transport, frame):
+            if poll is not None:
+                poll.touch(time.monotonic())
             if frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 transport.send(frame.msg_type, frame.get_payload_as_bytes())
             elif frame.msg_type == WSMsgType.CLOSE:
@@ -52,8 +61,8 @@ async def picows_echo(port: int) -> int:
     return server.sockets[0].getsockname()[1]
 
 
-async def serve(kind: str, port: int) -> None:
-    actual = await (aiohttp_echo if kind == "aiohttp" else picows_echo)(port)
+async def serve(kind: str, port: int, busy_poll_us: int = 0) -> None:
+    actual = await (aiohttp_echo(port) if kind == "aiohttp" else picows_echo(port, busy_poll_us))
     print(f"echo: listening on {actual}", flush=True)
     await asyncio.Event().wait()
 
@@ -62,8 +71,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=["aiohttp", "picows"])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--busy-poll-us", type=int, default=0, help="picows only: poll this long after each frame")
     args = parser.parse_args()
-    uvloop.run(serve(args.kind, args.port))
+    if args.busy_poll_us and args.kind != "picows":
+        parser.error("--busy-poll-us is for the picows echo")
+    uvloop.run(serve(args.kind, args.port, args.busy_poll_us))
 
 
 if __name__ == "__main__":
