@@ -66,6 +66,7 @@ class FakeGateway:
 
         self.metrics = Metrics()
         self.outbox = Outbox()
+        self.busy_poll = None  # [server] busy_poll_us off
 
 
 def stuck_session(gateway: FakeGateway, transport: StuckTransport) -> Session:
