@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -32,6 +33,14 @@ BASE_CONFIG = {
     "admin": {"tokens": [ADMIN]},
     "demo": {"accounts": True},
 }
+
+
+def aio(fn):
+    """Run an async test function on a fresh event loop (pytest calls it as a plain function)."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+    return run
 
 
 def merge(base: dict, changes: dict) -> dict:

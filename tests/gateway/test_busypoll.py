@@ -3,20 +3,12 @@ sleeps again; through the real server, requests open the window and the metric c
 an out-of-range setting is refused with a clear error."""
 
 import asyncio
-import functools
 import subprocess
 import sys
 import time
 
 from gateway.busypoll import BusyPoll
-from tests.gateway.harness import ROOT, Conn
-
-
-def aio(fn):
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return run
+from tests.gateway.harness import Conn, ROOT, aio
 
 
 @aio

@@ -2,12 +2,11 @@
 and nothing changes (no money, order or position; not even a journal record)."""
 
 import asyncio
-import functools
 import json
 
 import pytest
 
-from tests.gateway.harness import Conn
+from tests.gateway.harness import Conn, aio
 
 GOOD = {"type": "new_order", "account": 1, "instrument": "600036", "side": "buy", "qty": 100, "price": 4336,
         "client_order_id": "ok-1", "req_id": "x"}
@@ -70,13 +69,6 @@ HOSTILE = [
     ("\x00\x01\x02\xff", "BAD_MESSAGE", "not valid JSON"),
     ("x" * 70_000, "FRAME_TOO_LARGE", "exceeds the 65536-byte limit"),
 ]
-
-
-def aio(fn):
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return run
 
 
 @aio

@@ -3,22 +3,14 @@ websocket API is the same Session, and `make test` runs the whole websocket suit
 (BEACON_TEST_WS=order)."""
 
 import asyncio
-import functools
 
 import msgspec
 import pytest
 import websockets
 
-from tests.gateway.harness import ALICE, Conn
+from tests.gateway.harness import ALICE, Conn, aio
 
 CODE = "600036"
-
-
-def aio(fn):
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return run
 
 
 class OrderPort:

@@ -1,22 +1,14 @@
 """The websocket API through a real gateway process, with the independent `websockets` client."""
 
 import asyncio
-import functools
 import time
 
 import msgspec
 import pytest
 
-from tests.gateway.harness import ALICE, BOB, Conn
+from tests.gateway.harness import ALICE, BOB, Conn, aio
 
 CODE = "600036"  # 招商银行, previous close 43.36
-
-
-def aio(fn):
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return run
 
 
 def contiguous(messages) -> bool:
