@@ -140,7 +140,8 @@ class Gateway:
                                            backoff_s=alerts.backoff_s, queue_limit=alerts.queue_limit,
                                            on_result=lambda outcome: self.metrics.webhooks.labels(outcome).inc())
             await self.webhook.start()
-        self.broker.stream.listen(self.on_broker_message)  # each report on the turn after it is put
+        # each report on the turn after it is put, or at once right after a turn's orders are sent
+        self.broker.stream.listen(self.on_broker_message)
         if self.simulator is not None:
             self._tasks.append(asyncio.create_task(self._market_feed(), name="market-feed"))
         self._tasks.append(asyncio.create_task(self._clock_ticker(), name="clock"))
