@@ -545,14 +545,15 @@ class Gateway:
         """The order's state as the event left it (the registry may have moved on since: report the event)."""
         record = self.machine.registry.orders.get(event.order)
         reason = ""
-        if isinstance(event, OrderCanceled):
+        kind = type(event)
+        if kind is OrderAcknowledged:  # by the broker: the common case, first
+            status = _NEW
+        elif kind is OrderCanceled:
             status, reason = event.reason, event.detail
-        elif isinstance(event, CancelRejected):
+        elif kind is CancelRejected:
             status, reason = event.state, event.reason
-        elif isinstance(event, CancelRequested):
-            status = OrderState.CANCEL_PENDING.value
-        else:  # acknowledged by the broker
-            status = OrderState.NEW.value
+        else:  # CancelRequested
+            status = _CANCEL_PENDING
         return p.OrderUpdate(order_id=event.order, client_order_id=record.client_order_id if record else None,
                              account=event.account, status=status, filled=record.filled if record else 0,
                              remaining=record.remaining if record else 0, reason=reason or "")
@@ -618,6 +619,8 @@ class Gateway:
     def accounts_of(self, client: str) -> list[int]:
         return [n for n, owner in enumerate(self.machine.account_clients) if owner == client]
 
+
+_NEW, _CANCEL_PENDING = OrderState.NEW.value, OrderState.CANCEL_PENDING.value
 
 _ALERTS = {
     MarginState.NORMAL: "collateral ratio back above the warning line",

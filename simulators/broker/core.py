@@ -182,7 +182,10 @@ class BrokerCore:
         broker_id = f"{self.quotes[new.instrument].exchange}-{self._date}-{self._order_no:08d}"
         order = _Order(new, broker_id, self._order_no)
         self.orders[new.cl_ord_id] = order
-        self._open.setdefault(new.instrument, []).append(order)
+        book = self._open.get(new.instrument)
+        if book is None:
+            book = self._open[new.instrument] = []
+        book.append(order)
         reports = [self._report(order, "new", now)]
         reports += self._match(order, self.quotes[new.instrument], now, arriving=True)
         return reports

@@ -130,10 +130,12 @@ class SimulatedBroker:
     # ---------------------------------------------------------------- the interface
     def submit_nowait(self, order: NewOrder) -> None:
         """submit, synchronously: nothing here waits (the gateway saves a task per order)."""
-        self._check_connection()
+        if not self.connected:
+            self._check_connection()
         now = self.clock.now()
         self._schedule(self.core.submit(order, now), now)
-        self._ensure_pacer()
+        if self._pacer is None and self.clock.speed is not None:
+            self._ensure_pacer()
 
     def cancel_nowait(self, request: CancelRequest) -> None:
         self._check_connection()
