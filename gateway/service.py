@@ -86,7 +86,6 @@ class Gateway:
         self._next_clock_ns = 0
         self.webhook: WebhookNotifier | None = None
         self.reconciling: asyncio.Task | None = None  # the close's reconciliation, while it waits
-        self._broker_books = False  # the broker is the in-process simulator, with custodian books
         self.started = False
         self.busy_poll: BusyPoll | None = None  # [server] busy_poll_us: the loop polls after each request
 
@@ -128,7 +127,6 @@ class Gateway:
                                          latency=PRESETS[cfg.broker.latency])
             self.broker = SimulatedBroker(self.universe, broker_config, self.clock,
                                           trading_day=self.machine.engine.platform()["trading_day"])
-            self._broker_books = True  # its reports carry our simulated clock's time
             self._load_custodian_books()
             await self._close_orders_the_broker_lost()
         if cfg.demo.accounts:
@@ -283,9 +281,8 @@ class Gateway:
     def _for_broker(self, order: int, broker_order: BrokerOrder) -> None:
         """Sent at the end of the journal release that accepted it, after the answers (_after_release),
         with the other orders of the batch; both brokers send without waiting, so no task per order.
-        The callback is the fallback for an order routed outside a release."""
-        if not self._to_broker:
-            self.loop.call_soon(self._send_to_broker)
+        Orders are only ever routed from a release's callbacks (the acknowledgement, or publishing a
+        liquidation order), so every one is sent by that release's end."""
         self._to_broker.append((order, broker_order))
 
     def _after_release(self) -> None:
@@ -297,8 +294,6 @@ class Gateway:
 
     def _send_to_broker(self) -> None:
         orders, self._to_broker = self._to_broker, []
-        if not orders:
-            return
         for order, broker_order in orders:
             try:
                 self.broker.submit_nowait(broker_order)
@@ -344,7 +339,7 @@ class Gateway:
             log.error("broker report for an order we never sent: %r", report)
             return
         kind = report.exec_type
-        ts = report.ts if self._broker_books else self.now()  # a remote broker's clock is not ours
+        ts = report.ts if self.broker.books is not None else self.now()  # a remote broker's clock is not ours
         if kind == "new":
             self.submit(BrokerAck(order=order, broker_order_id=report.broker_order_id, ts=ts))
         elif kind in ("fill", "partial_fill"):

@@ -18,8 +18,13 @@ class LatencyModel(msgspec.Struct, frozen=True, kw_only=True):
     min_ns: int = 0
     max_ns: int = 0
 
+    @property
+    def zero(self) -> bool:
+        """No delay at all: every draw is 0."""
+        return not (self.fixed_ns or self.jitter_mean_ns or self.jitter_sd_ns)
+
     def draw(self, rng: Rng) -> int:
-        if not (self.fixed_ns or self.jitter_mean_ns or self.jitter_sd_ns):
+        if self.zero:
             return 0
         delay = self.fixed_ns + self.jitter_mean_ns + self.jitter_sd_ns * rng.gauss()
         if self.max_ns:

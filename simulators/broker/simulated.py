@@ -70,9 +70,7 @@ class SimulatedBroker:
         self._pending: list[tuple[int, int, BrokerMessage]] = []  # (due, seq, message)
         self._seq = 0
         self.stream = ReportStream()
-        latency = config.latency
-        # no latency model at all (the default): reports need no heap, they leave as they are made
-        self._instant = not (latency.fixed_ns or latency.jitter_mean_ns or latency.jitter_sd_ns)
+        self._instant = config.latency.zero  # (the default) reports need no heap: they leave as they are made
         self._reconnect_at = 0
         self._pacer: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -134,8 +132,7 @@ class SimulatedBroker:
             self._check_connection()
         now = self.clock.now()
         self._schedule(self.core.submit(order, now), now)
-        if self._pacer is None and self.clock.speed is not None:
-            self._ensure_pacer()
+        self._ensure_pacer()
 
     def cancel_nowait(self, request: CancelRequest) -> None:
         self._check_connection()
@@ -176,7 +173,7 @@ class SimulatedBroker:
             raise BrokerUnavailable("broker connection is down")
 
     def _ensure_pacer(self) -> None:
-        if self.clock.paced and self._pacer is None:
+        if self._pacer is None and self.clock.paced:
             self._pacer = asyncio.get_running_loop().create_task(self._pace())
 
     # ---------------------------------------------------------------- faults
