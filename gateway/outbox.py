@@ -22,18 +22,25 @@ class Outbox:
     def __init__(self):
         self.sessions: list = []
         self._scheduled = False
+        self._held = False  # a journal release is running and flushes at its end: no turn of our own
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def hold(self) -> None:
+        """A journal release begins; its end flushes (GroupCommitter.before_release). What is
+        queued meanwhile needs no callback on the next turn, which would only cost the loop an
+        extra iteration."""
+        self._held = True
 
     def add(self, session) -> None:
         self.sessions.append(session)
-        if not self._scheduled:
+        if not (self._scheduled or self._held):
             self._scheduled = True
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        self._scheduled = False
+        self._scheduled = self._held = False
         sessions, self.sessions = self.sessions, []
         for session in sessions:
             try:

@@ -109,8 +109,8 @@ class Gateway:
         self.loop = asyncio.get_running_loop()
         if cfg.server.busy_poll_us:
             self.busy_poll = BusyPoll(self.loop, cfg.server.busy_poll_us)
-        self.committer = await GroupCommitter(self.journaled, after_release=self._after_release,
-                                              publish=self.publish).start()
+        self.committer = await GroupCommitter(self.journaled, before_release=self.outbox.hold,
+                                              after_release=self._after_release, publish=self.publish).start()
         if self.simulator is not None:
             start_ns = day_time_ns(self.simulator.days[0], 9 * 3600 + 30 * 60)
             self.clock = SimClock(start_ns, speed=cfg.market.speed or None)

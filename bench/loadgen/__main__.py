@@ -125,6 +125,25 @@ def start(target: str, cpu: str):
     return Gateway(policy, cpu, port="aiohttp" if detail.endswith("-aiohttp") else "picows", busy_poll_us=spin)
 
 
+def server_pid(server) -> int:
+    return server.proc.pid if isinstance(server, Echo) else server.server.proc.pid  # taskset execs it: same pid
+
+
+def process_cpu_s(pid: int) -> float:
+    """User and system CPU time of a process, every thread (the journal's fsync thread too)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_server_cpu(result: dict, cpu_s: float) -> dict:
+    """The server's CPU per answer and how busy its CPU was while the client ran: the load a
+    latency figure was measured at (login and warm-up included; the clock ticks every 10 ms)."""
+    answered = max(1, result["received"])
+    return {**result, "server_cpu_us_per_answer": round(cpu_s / answered * 1e6, 1),
+            "server_cpu_busy": round(cpu_s / max(1e-9, result["elapsed_s"]), 3)}
+
+
 def run_suite(rate: float, count: int, warmup: int, placements: list[str], targets: list[str], modes: list[str],
               closed_count: int) -> list[dict]:
     runs = []
@@ -138,13 +157,16 @@ def run_suite(rate: float, count: int, warmup: int, placements: list[str], targe
             try:
                 for mode in modes:
                     n += 1
+                    before = process_cpu_s(server_pid(server))
                     result = client(server.url, client_cpu, mode, rate, count if mode == "open" else closed_count,
                                     warmup, target.startswith("gateway"), f"b{n}")
+                    result = with_server_cpu(result, process_cpu_s(server_pid(server)) - before)
                     runs.append({"placement": placement, "target": target, **result})
                     lat = result["latency_us"]
                     print(f"  {placement:7} {target:20} {mode:6} p50 {lat['p50']:8.0f} µs  p99 {lat['p99']:8.0f} µs  "
-                          f"{result['throughput_per_s']:9,.0f}/s  lost {result['lost']}  errors {result['errors']}",
-                          flush=True)
+                          f"{result['throughput_per_s']:9,.0f}/s  lost {result['lost']}  errors {result['errors']}  "
+                          f"server CPU {result['server_cpu_us_per_answer']:.0f} µs/answer "
+                          f"({result['server_cpu_busy']:.0%} busy)", flush=True)
             finally:
                 server.stop()
     return runs
@@ -273,16 +295,18 @@ def pct_table(runs: list[dict], placement: str, mode: str) -> list[str]:
     echo = {r["target"]: r for r in rows if r["target"].startswith("echo")}
     base = echo.get("echo-aiohttp")
     lines = ["| target | p50 | p90 | p99 | p99.9 | max | answered/s | p50 / aiohttp echo | p99 / aiohttp echo "
-             "| client's send lag p99 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| client's send lag p99 | server CPU µs per answer (busy) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lat = r["latency_us"]
         ratio50 = f"{lat['p50'] / base['latency_us']['p50']:.2f}x" if base else ""
         ratio99 = f"{lat['p99'] / base['latency_us']['p99']:.2f}x" if base else ""
         lag = f"{r['send_lag_us']['p99']:.0f}" if mode == "open" and "send_lag_us" in r else ""
+        cpu = (f"{r['server_cpu_us_per_answer']:.0f} ({r['server_cpu_busy']:.0%})"
+               if "server_cpu_us_per_answer" in r else "")
         lines.append(f"| {r['target']} | {lat['p50']:.0f} | {lat['p90']:.0f} | {lat['p99']:.0f} | "
                      f"{lat['p99.9']:.0f} | {lat['max']:.0f} | {r['throughput_per_s']:,.0f} | {ratio50} | {ratio99} "
-                     f"| {lag} |")
+                     f"| {lag} | {cpu} |")
     return lines
 
 

@@ -10,7 +10,10 @@ The loop never blocks on the disk:
   to a thread would, so the loop writes the batch itself, on the turn after the commands
   were applied (everything applied in one turn is one batch), and releases its callbacks at
   once. The interval policy's fsyncs run on a thread of their own, on a timer, without
-  waking the loop.
+  waking the loop. What a release itself submits (the in-process broker's acknowledgements
+  of the orders it has just sent) is written on the next turn, not in this one: uvloop sends
+  a write queued by a callback once the turn's callbacks have all run, so a second batch in
+  the same turn would hold the first one's answers back (measured: docs/benchmarks.md).
 
 A command's events go to `publish` once it is safe, right after its own callback (the
 requester's answer before what everyone watching sees). After each release `after_release`
@@ -36,9 +39,10 @@ log = logging.getLogger("beacon.journal")
 
 
 class GroupCommitter:
-    def __init__(self, journaled: Journaled, after_release=None, publish=None):
+    def __init__(self, journaled: Journaled, after_release=None, publish=None, before_release=None):
         self.journaled = journaled
         self.journal = journaled.journal
+        self.before_release = before_release  # called as a release begins (the gateway holds its outbox)
         self.after_release = after_release
         self.publish = publish  # publish(events) once their command is safe (None: events are not kept)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-writer")
@@ -126,6 +130,8 @@ class GroupCommitter:
 
     def _release(self, safe: int) -> None:
         self.safe_seq = safe
+        if self.before_release is not None:
+            self.before_release()
         waiters, publish = self._waiters, self.publish
         while waiters and waiters[0][0] <= safe:
             seq, on_safe, events = waiters.popleft()

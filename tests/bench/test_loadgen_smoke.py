@@ -23,6 +23,7 @@ def test_the_smoke_run_writes_a_complete_report(tmp_path):
         histogram = HdrHistogram.decode(run["histogram"])
         assert histogram.get_total_count() == run["count"]
         assert 0 < run["latency_us"]["p50"] <= run["latency_us"]["p99"] <= run["latency_us"]["max"]
+        assert run["server_cpu_us_per_answer"] > 0 and run["server_cpu_busy"] > 0  # the server's own load
     scenarios = {r["scenario"].split(":")[0]: r for r in results["scenarios"]}
     assert set(scenarios) == {"order_fill", "cancel_ack", "reject", "tick_alert", "mixed"}
     for name, run in scenarios.items():
@@ -31,6 +32,7 @@ def test_the_smoke_run_writes_a_complete_report(tmp_path):
     assert scenarios["tick_alert"]["states"] == ["NORMAL", "WARNING"]  # every tick flipped the account's state
     report = (tmp_path / "report.md").read_text()
     assert "| gateway-interval |" in report and "p50 / aiohttp echo" in report and "## Goals" in report
+    assert "server CPU µs per answer (busy)" in report
     assert "| gateway-interval | tick_alert | closed |" in report
     assert (tmp_path / "percentiles.png").stat().st_size > 10_000
 

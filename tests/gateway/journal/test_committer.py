@@ -1,0 +1,74 @@
+"""The group committer's inline writes (fsync none and interval): what a release itself submits
+is written on the next turn, after the answers of the first have gone; and a release holds the
+outbox, so output queued inside it costs no loop turn of its own."""
+
+import asyncio
+
+import pytest
+
+from core.commands import Deposit, OpenAccount
+from core.tiers import DEFAULT_TIERS
+from gateway.journal.committer import GroupCommitter
+from gateway.journal.journaled import Journaled
+from gateway.journal.synthetic import SyntheticSession
+from gateway.outbox import Outbox
+from tests.gateway.harness import aio
+
+
+async def committer_on(directory, policy: str = "none", **hooks) -> GroupCommitter:
+    journaled = Journaled.create(directory, SyntheticSession(1).genesis(), fsync=policy)
+    committer = await GroupCommitter(journaled, **hooks).start()
+    committer.submit(OpenAccount(tier=DEFAULT_TIERS[0].name, name="ONE"))
+    await committer.flush()
+    return committer
+
+
+@pytest.mark.parametrize("policy", ["none", "interval"])
+@aio
+async def test_what_a_release_submits_is_written_on_the_next_turn(tmp_path, policy):
+    """The in-process broker acknowledges an order inside the release that sent it; that second
+    batch waits a turn, so uvloop sends the first batch's answers before it is written."""
+    committer = await committer_on(tmp_path / "j", policy)
+    batches, safe = committer.batches, []
+
+    def first_safe(seq):
+        safe.append(seq)
+        committer.submit(Deposit(account=0, amount=100), lambda s: safe.append(s))
+
+    seq, _, _ = committer.submit(Deposit(account=0, amount=1_000), first_safe)
+    await asyncio.sleep(0)
+    assert safe == [seq] and committer.journal.written_seq == seq and committer.batches == batches + 1
+    await asyncio.sleep(0)
+    assert safe == [seq, seq + 1] and committer.batches == batches + 2  # in order, a batch of its own
+    await committer.close()
+
+
+class RecordingSession:
+    def __init__(self):
+        self.flushes = 0
+
+    def flush(self):
+        self.flushes += 1
+
+
+@aio
+async def test_a_release_holds_the_outbox_and_flushes_it_once(tmp_path):
+    outbox = Outbox()
+    session = RecordingSession()
+    committer = await committer_on(tmp_path / "j", before_release=outbox.hold, after_release=outbox.flush)
+
+    scheduled = []
+
+    def answered(seq):  # (the committer logs a callback's exception, so look afterwards)
+        outbox.add(session)
+        scheduled.append(outbox._scheduled)
+
+    committer.submit(Deposit(account=0, amount=5), answered)
+    await asyncio.sleep(0)
+    assert scheduled == [False]  # held: the release's own flush takes it, no callback of its own
+    assert session.flushes == 1
+    outbox.add(session)  # outside a release: flushed on the next turn, as before
+    assert outbox._scheduled
+    await asyncio.sleep(0)
+    assert session.flushes == 2
+    await committer.close()
