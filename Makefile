@@ -2,7 +2,7 @@
 #   make run   - virtualenv, build, start the demo
 #   make test  - virtualenv, build, the whole test suite
 # The interpreter for .venv: Debian's own python3.11 when the machine has it with venv and the
-# headers (a static, profile-guided and link-time optimised build: 15-17 % less CPU per order
+# headers (a static, profile-guided and link-time optimised build: 12-14 % less CPU per order
 # than a shared, unoptimised build such as pyenv's default; docs/benchmarks.md), otherwise
 # python3. `make PYTHON=...` picks another; `make clean` first to change an existing .venv.
 SYSTEM_PY := /usr/bin/python3.11
