@@ -58,3 +58,52 @@ def test_the_rate_search_climbs_past_a_slow_low_rate_tail_and_bisects_below_satu
     assert rates[0] == 1_000 and not result["trials"][0]["passed"]
     assert 14_000 in rates and 16_000 not in rates  # stopped climbing once it could not keep up
     assert result["max_rate"] == 13_000 and result["first_failing"] == 13_200  # 14,000 → 13,000 ok → 13,500 → 13,200
+    assert rates[-1] == 13_000 and result["confirmed"]  # the rate found, run again before it is reported
+
+
+def stand_in(monkeypatch, p99_of):
+    class Stand:
+        url = "ws://stand-in"
+
+        def stop(self):
+            pass
+
+    def fake_client(url, cpu, mode, rate, count, warmup, gateway, tag, max_seconds):
+        return {"latency_us": {"p99": p99_of(rate)}, "throughput_per_s": rate, "lost": 0, "errors": 0}
+
+    monkeypatch.setattr(loadgen, "start", lambda target, cpu: Stand())
+    monkeypatch.setattr(loadgen, "client", fake_client)
+
+
+def test_the_climb_ends_three_failing_rungs_above_a_pass(monkeypatch):
+    """Keeping up is not enough to climb on: above a pass, three failures in a row end the ladder."""
+    stand_in(monkeypatch, lambda rate: 400 if rate <= 6_000 else 3_000)
+    result = loadgen.search_max_rate("gateway-interval", "spread", 64_000, 1.0, 10)
+    rates = [t["rate"] for t in result["trials"]]
+    assert rates[:7] == [1_000, 2_000, 4_000, 6_000, 8_000, 10_000, 12_000]  # then the bisection
+    assert 14_000 not in rates
+    assert result["max_rate"] == 6_000 and result["first_failing"] == 6_200  # 7,000, 6,500, 6,200 failed
+
+
+def test_a_rate_that_fails_its_re_run_is_not_reported(monkeypatch):
+    """An edge rate passes once by chance and fails when run again: the search steps down to the
+    highest other rate that passed, and reports it once that one passes again."""
+    runs = []
+
+    def p99_of(rate):
+        runs.append(rate)
+        if rate == 8_000:  # passes the first time only
+            return 400 if runs.count(8_000) == 1 else 1_500
+        return 400 if rate <= 6_000 else 2_000
+
+    stand_in(monkeypatch, p99_of)
+    result = loadgen.search_max_rate("gateway-interval", "spread", 64_000, 1.0, 10)
+    assert runs.count(8_000) == 2 and result["max_rate"] < 8_000 and result["first_failing"] == 8_000
+    assert result["confirmed"] and runs[-1] == result["max_rate"]
+
+
+def test_no_pass_in_five_rungs_ends_the_search(monkeypatch):
+    stand_in(monkeypatch, lambda rate: 5_000)
+    result = loadgen.search_max_rate("gateway-every-batch", "spread", 64_000, 1.0, 10)
+    assert [t["rate"] for t in result["trials"]] == [1_000, 2_000, 4_000, 6_000, 8_000]
+    assert result["max_rate"] == 0 and not result["confirmed"]
