@@ -304,8 +304,9 @@ def search_max_rate(target: str, placement: str, high: float, seconds: float, wa
         if ok(good)[0]:
             confirmed = True
             break
-        bad = good  # passed once, failed again: not sustainable
-        good = max((t["rate"] for t in trials if t["passed"] and t["rate"] < bad), default=0.0)
+        good = max((t["rate"] for t in trials if t["passed"] and t["rate"] < good), default=0.0)  # not sustainable
+    above = [t["rate"] for t in trials if t["rate"] > good and not t["passed"]]
+    bad = min(above) if above else None  # the lowest rate above it that failed, in any run
     return {"target": target, "placement": placement, "p99_limit_us": p99_limit_us, "max_rate": good,
             "first_failing": bad, "confirmed": confirmed, "trials": trials}
 
