@@ -50,6 +50,7 @@ from . import protocol as p
 from .busypoll import BusyPoll
 from .config import Config
 from .metrics import Metrics
+from .ordertrace import OrderTrace
 from .outbox import Outbox
 from .webhooks import WebhookNotifier
 
@@ -71,6 +72,7 @@ class Gateway:
         self.broker: SimulatedBroker | None = None
         self.sessions: set = set()
         self.outbox = Outbox()  # sessions with output waiting, written at the end of each journal release
+        self.order_trace = OrderTrace.from_env()  # a diagnostic, normally None (gateway/ordertrace.py)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.market_subs: dict[str, set] = defaultdict(set)
         self.last_tick: dict[str, Tick] = {}  # instrument -> its latest tick, for a new subscriber's snapshot
@@ -204,6 +206,8 @@ class Gateway:
             await self.broker.close()
         if self.committer is not None:
             await self.committer.close()
+        if self.order_trace is not None:
+            self.order_trace.dump()
 
     # ================================================================= commands
     def submit(self, command: AnyCommand, on_safe=None) -> tuple[int, Outcome, list[Event]]:

@@ -49,6 +49,7 @@ class Session:
         self.peer = peer
         self.encode = p.MSGPACK_ENCODER.encode if binary else p.JSON_ENCODER.encode
         self.decode = p.MSGPACK_DECODER.decode if binary else p.JSON_DECODER.decode
+        self._trace = getattr(gateway, "order_trace", None)  # BEACON_ORDER_TRACE (gateway/ordertrace.py)
         self.client = None
         self.nonce = new_nonce()
         self.seq = 0
@@ -137,17 +138,22 @@ class Session:
             return
         queue, market, encode, first = self.queue, self.market, self.encode, self._first_byte
         parts = []
+        traced = [] if self._trace is not None else None
         seq = self.seq
         while queue or market:
             message = queue.popleft() if queue else market.pop(next(iter(market)))
             seq += 1
             message.seq = seq
+            if traced is not None and getattr(message, "req_id", None):
+                traced.append(message.req_id)
             payload = encode(message)
             n = len(payload)
             parts.append(_HEADER1(first, n) if n < 126 else _HEADER2(first, 126, n) if n < 65536
                          else _HEADER3(first, 127, n))
             parts.append(payload)
         self.seq = seq
+        if traced:  # stamped before the write: on loopback the client can read it before write() returns
+            self._trace.on_answered(traced)
         transport.write(b"".join(parts))
         self.last_out = time.monotonic()
         if transport.get_write_buffer_size() > HIGH_WATER:
@@ -324,6 +330,8 @@ class Session:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             self._bad_message(data, exc)
             return None
+        if self._trace is not None and request.req_id:
+            self._trace.on_received(request.req_id, received)
         if isinstance(request, p.Login):
             self.on_login(request)
             return None

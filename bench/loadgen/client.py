@@ -91,6 +91,9 @@ class Run:
         self.last_recv = 0
         self.started = False
         self.early: list[dict] = []
+        # --trace: when each message was sent and its answer read (the due time is start_ns)
+        self.sent_ns = [0] * self.n if args.trace else None
+        self.answer_ns = [0] * self.n if args.trace else None
 
     # ------------------------------------------------------------------ receiving
     def on_message(self, payload: bytes, now: int) -> None:
@@ -118,6 +121,8 @@ class Run:
         self.done[i] = True
         self.received += 1
         self.last_recv = now
+        if self.answer_ns is not None:
+            self.answer_ns[i] = now
         if message.get("type") != self.expect_type:
             self.errors += 1
             self.first_error = self.first_error or payload.decode()[:300]
@@ -192,6 +197,8 @@ class Run:
                 break
             self.start_ns[i] = due
             self.send_lag.record_value(max(1_000, time.perf_counter_ns() - due))
+            if self.sent_ns is not None:  # before the send: on loopback the server can read it before send() returns
+                self.sent_ns[i] = time.perf_counter_ns()
             transport.send(WSMsgType.TEXT, self.payloads[i])
             sent += 1
             if i % 64 == 63:
@@ -271,11 +278,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fill-price", type=int, default=0, help="order_fill: the marketable price (fen)")
     parser.add_argument("--subscribe", default="", help="comma-separated codes to take market data for")
     parser.add_argument("--out", default="", help="write the JSON result here (default: stdout)")
+    parser.add_argument("--trace", default="", help="open loop: write each message's due, sent and answered "
+                                                    "times (CLOCK_MONOTONIC ns) to this JSON file")
     args = parser.parse_args(argv)
     require_loopback(args.url)
 
     async def go():
-        return await Run(args).execute()
+        run = Run(args)
+        result = await run.execute()
+        if args.trace:
+            with open(args.trace, "w") as fh:
+                json.dump({"warmup": args.warmup, "due": run.start_ns, "sent": run.sent_ns,
+                           "answered": run.answer_ns}, fh)
+        return result
     emit(uvloop.run(go()), args.out)
 
 
