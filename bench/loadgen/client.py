@@ -196,9 +196,10 @@ class Run:
             if due > deadline or self.disconnected:
                 break
             self.start_ns[i] = due
-            self.send_lag.record_value(max(1_000, time.perf_counter_ns() - due))
-            if self.sent_ns is not None:  # before the send: on loopback the server can read it before send() returns
-                self.sent_ns[i] = time.perf_counter_ns()
+            now = time.perf_counter_ns()  # before the send: on loopback the server can read it before send() returns
+            self.send_lag.record_value(max(1_000, now - due))
+            if self.sent_ns is not None:
+                self.sent_ns[i] = now
             transport.send(WSMsgType.TEXT, self.payloads[i])
             sent += 1
             if i % 64 == 63:

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.report import percentile
+
 from .__main__ import PLACEMENTS, RESULTS, Gateway, client
 
 PARTS = ("total", "send lag", "to the server", "server", "back")
@@ -50,15 +52,10 @@ def join(client_trace: dict, server_trace: dict) -> list[tuple[float, ...]]:
     return rows
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
-
-
 def table(rows: list[tuple[float, ...]]) -> list[str]:
     lines = ["| percentile | " + " | ".join(PARTS) + " |", "|---" * (len(PARTS) + 1) + "|"]
     for q in PERCENTILES:
-        cells = [f"{percentile([r[j] for r in rows], q):,.0f}" for j in range(len(PARTS))]
+        cells = [f"{percentile([r[j] for r in rows], q / 100):,.0f}" for j in range(len(PARTS))]
         lines.append(f"| p{q:g} | " + " | ".join(cells) + " |")
     return lines
 
