@@ -10,6 +10,7 @@ import datetime as dt
 
 from core.machine import Machine
 from core.margin import MarginState
+from core.units import half_up_div
 
 TRADING_DAYS_PER_YEAR = 250
 TRADING_DAYS_PER_MONTH = 21
@@ -27,9 +28,11 @@ def platform_kpis(machine: Machine, alert_counts: dict[str, int] | None = None) 
     accounts = [engine.account(a) for a in range(platform["accounts"])]
     debt = sum(v["debt"] for v in accounts)
     credit = sum(v["credit_line"] for v in accounts)
-    assets = sum(v["assets"] for v in accounts)
-    # asset-weighted leverage: sum of A x (A / E) over sum of A, for accounts with equity
-    weighted = sum(v["assets"] * v["assets"] / v["equity"] for v in accounts if v["equity"] > 0)
+    # asset-weighted leverage: sum of A x (A / E) over sum of A, both over the accounts with equity
+    # (leverage is not defined at E <= 0: such an account is left out of both sums, not counted as 0)
+    levered = [v for v in accounts if v["equity"] > 0]
+    weighted = sum(v["assets"] * v["assets"] / v["equity"] for v in levered)
+    assets = sum(v["assets"] for v in levered)
     active = sum(1 for v in accounts if v["active"])
     states = {s.name: 0 for s in MarginState}
     for v in accounts:
@@ -52,7 +55,7 @@ def platform_kpis(machine: Machine, alert_counts: dict[str, int] | None = None) 
         "default_rate": default_rate,
         "default_rate_monthly": default_rate * TRADING_DAYS_PER_MONTH / days,
         "default_rate_annualized": default_rate * TRADING_DAYS_PER_YEAR / days,
-        "arpu_fen": (interest_paid + platform["commission_income"]) // active if active else 0,
+        "arpu_fen": half_up_div(interest_paid + platform["commission_income"], active) if active else 0,
         "liquidation_loss_rate": ((liquidation.liquidation_shortfall + liquidation.liquidation_fees) / notional
                                   if notional else 0.0),
         "insurance_pool_fen": platform["insurance_pool"],

@@ -264,6 +264,8 @@ class Gateway:
         mark = view["mark"]
         collar = self.machine.config.price_collar_bp
         tick = self.universe.instruments[instr].tick
+        if mark <= 0:  # no mark to price from: any valid price, so the engine answers NO_MARK_PRICE (check 3)
+            return tick
         if side == 1:
             price = (mark * (10_000 + collar) // 10_000) // tick * tick
             return min(price, view["limit_up"]) if view["limit_up"] else price

@@ -386,10 +386,15 @@ class Session:
 
     def on_new_order(self, request: p.NewOrder, received: float) -> None:
         if not self.entitled(request.account):
+            # DOMAIN check 1 in its order: the account exists (201), then the caller may trade it
+            # (203). Whether someone else's account is active is not told: that is the engine's
+            # 202, for the caller's own accounts.
+            known = 0 <= request.account < len(self.gateway.machine.account_clients)
+            code, reason = (203, "NOT_ENTITLED") if known else (201, "UNKNOWN_ACCOUNT")
             self.send(p.OrderReject(req_id=request.req_id, client_order_id=request.client_order_id,
-                                    account=request.account, code=203, reason="NOT_ENTITLED",
+                                    account=request.account, code=code, reason=reason,
                                     detail=f"account={request.account}"))
-            self.gateway.metrics.rejects.labels("203", "NOT_ENTITLED").inc()
+            self.gateway.metrics.rejects.labels(str(code), reason).inc()
             return
         self.gateway.place_order(self, request, received)
 

@@ -109,6 +109,7 @@ async def test_rejections_carry_the_engine_code_name_and_detail(server):
         ({"qty": 100_000, "price": 4336, "account": 0}, 701, "INSUFFICIENT_BUYING_POWER", None),
         ({"qty": 100, "price": 4336, "instrument": "999999"}, 401, "UNKNOWN_INSTRUMENT", "instrument=999999"),
         ({"qty": 100, "price": 4336, "account": 3}, 203, "NOT_ENTITLED", "account=3"),
+        ({"qty": 100, "price": 4336, "account": 9_999}, 201, "UNKNOWN_ACCOUNT", "account=9999"),  # exists? first
     ]
     for n, (changes, code, reason, detail) in enumerate(cases):
         body = {"account": 1, "instrument": CODE, "side": "buy", "client_order_id": f"rej-{n}", **changes}
@@ -213,6 +214,18 @@ async def test_market_orders_are_aggressive_limits_inside_the_collar(server):
     no_price = await conn.request({"type": "new_order", "account": 2, "instrument": "000858", "side": "buy",
                                    "qty": 100, "client_order_id": "lim-1"})
     assert no_price["code"] == "INVALID_REQUEST" and "price" in no_price["message"]
+    await conn.close()
+
+
+@aio
+async def test_a_market_order_without_a_mark_is_rejected_no_mark_price(fresh_server, tmp_path):
+    universe = tmp_path / "universe.csv"
+    universe.write_text("code,name,prev_close_fen\n600036,CMB,4336\n600999,NEW,0\n")
+    server = fresh_server(engine={"universe": str(universe)})
+    conn = await Conn.open(server)
+    answer = await conn.request({"type": "new_order", "account": 1, "instrument": "600999", "side": "buy",
+                                 "qty": 100, "order_type": "market", "client_order_id": "nomark-1"})
+    assert (answer["type"], answer["code"], answer["reason"]) == ("order_rejected", 404, "NO_MARK_PRICE"), answer
     await conn.close()
 
 
