@@ -187,7 +187,6 @@ class _Want(msgspec.Struct):
     qty: int  # the child this stage wants, after its own caps
     price: int
     why: str
-    rank: int = 0  # its place in the account's plan (DOMAIN.md's position order): children go out in it
 
 
 # ----------------------------------------------------------------------- the liquidator
@@ -315,9 +314,7 @@ class Liquidator:
         capped: dict[int, list[Skip]] = {a: [] for a in drafts}
         interval = now_ns // (self.config.liquidation_interval_s * NS_PER_S)
         orders: list[int] = []
-        # instrument by instrument (the platform cap is per instrument), in the plans' own order: a
-        # name some account sells first goes before one every account sells later (a locked one)
-        for instr in sorted(wants, key=lambda i: (min(w.rank for w in wants[i]), i)):
+        for instr in sorted(wants):
             group = sorted(wants[instr], key=lambda w: (w.ratio, w.account))
             usage = s.usage.get(instr)
             used = usage[1] if usage and usage[0] == interval else 0
@@ -393,9 +390,10 @@ class Liquidator:
         candidates.sort(key=lambda k: k[:4])
         wants: list[_Want] = []
         sellable_now = False
-        # DOMAIN.md: limit-locked last, not skipped. A locked name's child waits in the queue at
-        # limit-down, first in line when bids come back; the names that can trade now go first.
         for locked, _, _, code, pos, spec, market in candidates:
+            if locked:
+                skips.append(Skip(code, "limit-locked at limit-down (no bids); retried when it trades"))
+                continue
             sellable_now = True
             if not everything and left <= 0:
                 break
@@ -413,7 +411,7 @@ class Liquidator:
                 why += f"; this stage {qty:,} (child cap: {cap_notional:,} by notional, {cap_volume:,} by volume)"
             price = liquidation_price(mark, market["limit_down"], spec.tick, c.liquidation_discount_bp)
             wants.append(_Want(account=account, ratio=ratio if ratio >= 0 else 1 << 62, instrument=pos["instrument"],
-                               sellable=pos["sellable"], qty=qty, price=price, why=why, rank=len(wants)))
+                               sellable=pos["sellable"], qty=qty, price=price, why=why))
             left -= need * mark
         waiting = not sellable_now and (everything or x > in_flight)
         return {"wants": wants, "skips": skips, "x": x, "everything": everything, "in_flight": in_flight,

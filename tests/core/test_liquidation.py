@@ -138,8 +138,7 @@ def test_a_deposit_that_restores_the_ratio_cancels_the_working_children(backend)
     assert [e.reason for e in events if isinstance(e, CancelRequested)] == ["liquidation ended (NORMAL)"]
 
 
-def test_a_locked_name_is_sold_last_in_the_queue_at_limit_down_and_bought_today_is_skipped(backend):
-    """DOMAIN.md: limit-locked last (not skipped), halted skipped; shares bought today cannot be sold."""
+def test_locked_and_bought_today_are_skipped_and_retried_when_the_market_changes(backend):
     machine = machine_with(backend)
     machine.execute(OpenAccount(tier="conservative"))
     machine.execute(Deposit(account=0, amount=10_000_000))
@@ -154,46 +153,21 @@ def test_a_locked_name_is_sold_last_in_the_queue_at_limit_down_and_bought_today_
     outcome = machine.execute(Tick(instrument="300002", price=1500, ts=T1))  # A 114,000.00, R 129.47 %
     assert outcome.changes == ((0, 0, 3, 12_947),)
     outcome, events = machine.apply(ClockAdvance(ts=T1 + S))
+    assert outcome.orders == ()
     stage = next(e for e in events if isinstance(e, LiquidationStaged))
-    # x = 40,952.74: 4,551 shares at 9.00, a lot up: 4,600. Nothing has traded in 600000 (no volume,
-    # no average daily volume), so the stage sends the smallest lot, queued at limit-down (9.00).
-    assert stage.orders == (ChildOrder(outcome.orders[0], "600000", 100, 900,
-                                       "4,600 at 900 cover 4,095,274 of x; this stage 100 "
-                                       "(child cap: 55,555 by notional, 0 by volume)"),)
-    assert not stage.waiting and stage.skipped == (
-        Skip("300002", "bought today (T+1): sellable from the next trading day"),)
+    assert stage.waiting and stage.skipped == (
+        Skip("300002", "bought today (T+1): sellable from the next trading day"),
+        Skip("600000", "limit-locked at limit-down (no bids); retried when it trades"))
+    # waiting costs nothing and says nothing until the market changes
+    assert machine.apply(ClockAdvance(ts=T1 + 40 * S)) == (Outcome(), [])
     machine.execute(Tick(instrument="600000", price=905, volume=30_000, ts=T1 + 50 * S))  # trades again
     outcome, events = machine.apply(ClockAdvance(ts=T1 + 75 * S))
     stage = next(e for e in events if isinstance(e, LiquidationStaged))
-    # x = 40,497.22, less the lot working (at the mark: 905.00): 4,375 shares at 9.05, a lot up: 4,400;
-    # this stage 10 % of the 30,000 traded, priced 2 % under the mark but never under limit-down (9.00)
-    assert stage.in_flight == 90_500
+    # x = 40,497.22: 4,475 shares at 9.05, a lot up: 4,500; this stage 10 % of 30,000 traded
     assert stage.orders == (ChildOrder(outcome.orders[0], "600000", 3_000, 900,
-                                       "4,400 at 905 cover 3,959,222 of x; this stage 3,000 "
+                                       "4,500 at 905 cover 4,049,722 of x; this stage 3,000 "
                                        "(child cap: 55,248 by notional, 3,000 by volume)"),)
     assert stage.skipped == (Skip("300002", "bought today (T+1): sellable from the next trading day"),)
-
-
-def test_names_that_can_trade_are_sold_before_a_locked_one(backend):
-    machine = machine_with(backend)
-    machine.execute(OpenAccount(tier="conservative"))
-    machine.execute(Deposit(account=0, amount=10_000_000))
-    for n, (code, qty, price) in enumerate((("600000", 5_000, 1000), ("300002", 4_900, 3000)), start=1):
-        machine.execute(PlaceOrder(account=0, instrument=code, side=1, price=price, qty=qty, client_order_id=code,
-                                   ts=T1 - 86_400 * S))
-        machine.execute(Fill(order=n, qty=qty, price=price, exec_id=f"f{n}"))
-    machine.execute(DayRoll(day=DAY1 + 1))
-    machine.execute(Tick(instrument="600000", price=900, lock=-1, ts=T1))  # locked at limit-down, no bids
-    # the new listing (no daily limit) falls to 1.00: A 49,900.00 against D 97,067.40, equity gone
-    outcome = machine.execute(Tick(instrument="300002", price=100, volume=1_000_000, ts=T1))
-    assert outcome.changes == ((0, 0, 3, 5_140),)
-    outcome, events = machine.apply(ClockAdvance(ts=T1 + S))
-    stage = next(e for e in events if isinstance(e, LiquidationStaged))
-    # everything sellable goes: 300002 first, all 4,900 (10 % of 1,000,000 traded allows it), 2 % under
-    # the mark; then the locked 600000, one lot queued at limit-down (nothing traded in it)
-    assert stage.everything and [(c.instrument, c.qty, c.price) for c in stage.orders] == [
-        ("300002", 4_900, 98), ("600000", 100, 900)]
-    assert stage.orders[0].order < stage.orders[1].order and not stage.skipped
 
 
 def test_paused_liquidation_places_nothing_until_resumed(backend):
