@@ -154,6 +154,7 @@ cdef class MarginEngine:
     cdef int64_t _credit_line(self, AccountC* a) noexcept
     cdef void _evaluate(self, int32_t acct) noexcept
     cdef void _move(self, int32_t acct, uint8_t new_state, int64_t A, int64_t D) noexcept
+    cdef int64_t _deadline_on(self, int64_t day) noexcept
     cdef void _default_if_bankrupt(self, int32_t acct, int64_t A, int64_t D) noexcept
     cdef void _settle_default(self, int32_t acct) noexcept
     cdef void _begin(self) noexcept

@@ -171,6 +171,12 @@ cdef inline int64_t local_hhmmss(int64_t now_ns) noexcept nogil:
     return (s // 3600) * 10000 + (s // 60 % 60) * 100 + s % 60
 
 
+cdef inline int64_t next_weekday(int64_t day) noexcept nogil:
+    """The first weekday after `day` (a date ordinal; ordinal 1 was a Monday)."""
+    cdef int64_t weekday = (day - 1) % 7
+    return day + (3 if weekday == 4 else 2 if weekday == 5 else 1)
+
+
 cdef inline bint buy_quantity_ok(int32_t board, int64_t qty) noexcept nogil:
     if board == STAR:
         return qty >= 200
@@ -365,8 +371,10 @@ cdef class MarginEngine:
         # The ratio is a 128-bit division: only worth it when there is a change to report.
         change.ratio_bp = ratio_bp(A, D)
         if new_state == MARGIN_CALL:
+            # Shown at once (the next weekday's 09:30); the next day roll confirms it for the day the
+            # market really opens, and only a confirmed deadline starts liquidation (advance_clock).
             a.margin_call_day = self.trading_day
-            a.margin_call_deadline_ns = 0
+            a.margin_call_deadline_ns = self._deadline_on(next_weekday(self.trading_day))
         elif a.state == MARGIN_CALL:
             a.margin_call_day = 0
             a.margin_call_deadline_ns = 0
@@ -1051,17 +1059,22 @@ cdef class MarginEngine:
                 inst.prev_close = inst.mark
             inst.lock = 0
             self._recompute_limits(inst)
+        cdef int64_t ended = self.trading_day
         self.trading_day = day
-        # A margin call's deadline is the first trading day after it, at 09:30 (a setting).
-        cdef int64_t deadline = ((day - 719163) * DAY_S + self.margin_call_deadline_s - SHANGHAI_OFFSET_S) * <int64_t>NS_PER_S
+        # A margin call's deadline is the first trading day after it, at 09:30 (a setting): the calls
+        # of the day that ended get this day's, whatever was shown while the next day was not known.
+        cdef int64_t deadline = self._deadline_on(day)
         for k in range(self.accounts.size()):
             a = &self.accounts[k]
-            if a.state == MARGIN_CALL and a.margin_call_deadline_ns == 0 and a.margin_call_day < day:
+            if a.state == MARGIN_CALL and a.margin_call_day == ended:
                 a.margin_call_deadline_ns = deadline
         cdef int32_t j
         for j in range(<int32_t>self.accounts.size()):
             self._evaluate(j)
         return 0
+
+    cdef int64_t _deadline_on(self, int64_t day) noexcept:
+        return ((day - 719163) * DAY_S + self.margin_call_deadline_s - SHANGHAI_OFFSET_S) * <int64_t>NS_PER_S
 
     def advance_clock(self, int64_t now_ns):
         """Time passes: margin calls whose deposit deadline is at or before now_ns start liquidating."""
@@ -1071,7 +1084,8 @@ cdef class MarginEngine:
         cdef int64_t A, D
         for k in range(<int32_t>self.accounts.size()):
             a = &self.accounts[k]
-            if a.state == MARGIN_CALL and a.margin_call_deadline_ns and now_ns >= a.margin_call_deadline_ns:
+            if (a.state == MARGIN_CALL and a.margin_call_day < self.trading_day
+                    and now_ns >= a.margin_call_deadline_ns):  # confirmed by a roll, and passed
                 A = a.cash + a.market_value
                 D = a.debt + a.accrued_interest
                 self._move(k, LIQUIDATING, A, D)

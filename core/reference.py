@@ -17,7 +17,7 @@ from .fees import buy_reservation, fill_fees
 from .instruments import Instrument, buy_quantity_ok, limit_prices, sell_quantity_ok
 from .margin import Lines, MarginState, collateral_ratio_bp, liquidation_amount, next_state, ratio_meets
 from .rejects import EngineError, RejectCode as RC
-from .session import day_time_ns, local_hhmmss, session_open
+from .session import day_time_ns, local_hhmmss, next_weekday, session_open
 from .snapshot import (
     AccountState, EngineState, InstrumentState, OrderState, PositionState, check_compatible,
     sorted_client_order_ids,
@@ -186,8 +186,9 @@ class ReferenceEngine:
     def _move(self, a: _Account, new: MarginState, ratio: int) -> None:
         old = a.state
         a.state = new
-        if new == MarginState.MARGIN_CALL:
-            a.margin_call_day, a.margin_call_deadline_ns = self.trading_day, 0
+        if new == MarginState.MARGIN_CALL:  # shown at once; the next roll confirms it (see roll_day)
+            a.margin_call_day = self.trading_day
+            a.margin_call_deadline_ns = day_time_ns(next_weekday(self.trading_day), self.config.margin_call_deadline_s)
         elif old == MarginState.MARGIN_CALL:
             a.margin_call_day, a.margin_call_deadline_ns = 0, 0
         self._changes.append((a.ident, int(old), int(new), ratio))
@@ -667,10 +668,11 @@ class ReferenceEngine:
             if inst.mark > 0:
                 inst.prev_close = inst.mark
             inst.lock = Lock.NONE
-        self.trading_day = day
-        # A margin call's deadline is the first trading day after it, at 09:30 (a setting).
+        ended, self.trading_day = self.trading_day, day
+        # A margin call's deadline is the first trading day after it, at 09:30 (a setting): the calls
+        # of the day that ended get this day's, whatever was shown while the next day was not known.
         for a in self.accounts:
-            if a.state == MarginState.MARGIN_CALL and not a.margin_call_deadline_ns and a.margin_call_day < day:
+            if a.state == MarginState.MARGIN_CALL and a.margin_call_day == ended:
                 a.margin_call_deadline_ns = day_time_ns(day, self.config.margin_call_deadline_s)
         self.orders = {}  # a new day's book; order ids keep counting
         for a in self.accounts:
@@ -681,8 +683,8 @@ class ReferenceEngine:
         """Time passes: margin calls whose deposit deadline is at or before now_ns start liquidating."""
         self._begin()
         for a in self.accounts:
-            if (a.state == MarginState.MARGIN_CALL and a.margin_call_deadline_ns
-                    and now_ns >= a.margin_call_deadline_ns):
+            if (a.state == MarginState.MARGIN_CALL and a.margin_call_day < self.trading_day
+                    and now_ns >= a.margin_call_deadline_ns):  # confirmed by a roll, and passed
                 assets, liabilities = self._assets_liabilities(a)
                 self._move(a, MarginState.LIQUIDATING, collateral_ratio_bp(assets, liabilities))
                 self._default_if_bankrupt(a, assets, liabilities)

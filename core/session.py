@@ -44,6 +44,13 @@ def shanghai_ns(year: int, month: int, day: int, hour: int = 10, minute: int = 0
 EPOCH_ORDINAL = 719_163  # datetime.date(1970, 1, 1).toordinal()
 
 
+def next_weekday(day: int) -> int:
+    """The first weekday after `day` (a date ordinal): the next trading day as far as the engine can
+    tell before the day roll says (holidays are the market's calendar, not the engine's)."""
+    weekday = (day - 1) % 7  # date.fromordinal(1) was a Monday
+    return day + (3 if weekday == 4 else 2 if weekday == 5 else 1)
+
+
 def day_time_ns(day: int, seconds_after_midnight: int) -> int:
     """UTC nanoseconds of a Shanghai wall-clock time on trading day `day` (a date ordinal)."""
     return ((day - EPOCH_ORDINAL) * SECONDS_PER_DAY + seconds_after_midnight - SHANGHAI_UTC_OFFSET_S) * NS_PER_S

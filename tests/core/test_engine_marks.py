@@ -182,15 +182,44 @@ def test_a_margin_call_not_met_by_the_next_trading_days_0930_starts_liquidation(
 
     acct = leveraged(engine)
     engine.tick("300002", 2079)  # 139.94 %: MARGIN_CALL on Monday
-    assert engine.account(acct)["margin_call_deadline_ns"] == 0  # set by the next day roll
-    assert engine.fast.advance_clock(shanghai_ns(2026, 1, 5, 14, 0)) == []
-    engine.roll_day(TRADING_DAY.toordinal() + 1)  # Tuesday
     deadline = shanghai_ns(2026, 1, 6, 9, 30)
+    assert engine.account(acct)["margin_call_deadline_ns"] == deadline  # shown at once: Tuesday 09:30
+    assert engine.fast.advance_clock(shanghai_ns(2026, 1, 5, 14, 0)) == []
+    engine.roll_day(TRADING_DAY.toordinal() + 1)  # Tuesday: the roll confirms it
     assert engine.account(acct)["margin_call_deadline_ns"] == deadline
     assert engine.fast.advance_clock(deadline - 1) == []
     (change,) = engine.fast.advance_clock(deadline)
     assert (change[0], change[1], change[2]) == (acct, S.MARGIN_CALL, S.LIQUIDATING)
     assert engine.account(acct)["margin_call_deadline_ns"] == 0
+
+
+def test_a_margin_call_deadline_waits_for_the_market_to_open_again(engine):
+    """Shown at once as the next weekday's 09:30; if that weekday is a holiday (no day roll comes),
+    nothing starts; the roll to the day the market opens moves the deadline to that day's 09:30."""
+    from core.session import shanghai_ns
+
+    acct = leveraged(engine)
+    engine.tick("300002", 2079)  # MARGIN_CALL on Monday 5 January
+    assert engine.account(acct)["margin_call_deadline_ns"] == shanghai_ns(2026, 1, 6, 9, 30)
+    assert engine.fast.advance_clock(shanghai_ns(2026, 1, 6, 10, 0)) == []  # Tuesday a holiday: no roll
+    engine.roll_day(TRADING_DAY.toordinal() + 2)  # the market opens again on Wednesday
+    deadline = shanghai_ns(2026, 1, 7, 9, 30)
+    assert engine.account(acct)["margin_call_deadline_ns"] == deadline
+    assert engine.fast.advance_clock(deadline - 1) == []
+    (change,) = engine.fast.advance_clock(deadline)
+    assert (change[0], change[1], change[2]) == (acct, S.MARGIN_CALL, S.LIQUIDATING)
+
+
+def test_a_friday_margin_call_shows_monday(engine):
+    from core.session import next_weekday, shanghai_ns
+
+    assert [next_weekday(TRADING_DAY.toordinal() + d) - TRADING_DAY.toordinal() for d in range(7)] == \
+        [1, 2, 3, 4, 7, 7, 7]  # Monday 5 January 2026 to Sunday 11 January
+    acct = leveraged(engine)
+    engine.roll_day(TRADING_DAY.toordinal() + 4)  # Friday 9 January
+    engine.tick("300002", 2079)
+    assert engine.account(acct)["state"] == S.MARGIN_CALL
+    assert engine.account(acct)["margin_call_deadline_ns"] == shanghai_ns(2026, 1, 12, 9, 30)
 
 
 def test_a_deposit_before_the_deadline_lifts_the_call(engine):

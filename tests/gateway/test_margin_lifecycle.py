@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from core.session import shanghai_ns
 from tests.gateway.harness import ROOT, Conn
 
 CODE = "301638"
@@ -164,9 +165,11 @@ async def test_a_margin_call_past_its_deadline_starts_liquidation(fresh_server):
     server.admin("/admin/controls", {"pause_liquidation": True})  # watch the state, not the selling
     market(server, price_for(13_500, d))
     call = await conn.until(lambda m: m["type"] == "margin" and m["new_state"] == "MARGIN_CALL")
-    assert call["deadline_ms"] == 0  # set by the next day roll: that day's 09:30
+    # the push tells the deadline at once: the next weekday's 09:30 Shanghai (the day roll confirms it)
+    deadline_ms = shanghai_ns(2026, 1, 7, 9, 30) // 1_000_000
+    assert call["deadline_ms"] == deadline_ms
     view = await conn.request({"type": "query_account", "account": 0})
-    assert view["state"] == "MARGIN_CALL" and view["reduce_only"]
+    assert view["state"] == "MARGIN_CALL" and view["reduce_only"] and view["margin_call_deadline_ms"] == deadline_ms
     server.admin("/admin/market/day", {"day": "2026-01-07"})
     # the deadline (2026-01-07 09:30 Shanghai) is behind this gateway's clock: the next clock tick
     late = await conn.until(lambda m: m["type"] == "margin" and m["new_state"] == "LIQUIDATING", 5)
