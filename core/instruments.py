@@ -149,7 +149,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
 _UNIVERSE_COLUMNS = (
     "code", "name", "sector", "prev_close_fen", "is_st", "no_limit", "halted", "marginable",
-    "haircut_bp", "index_constituent", "daily_vol_bp", "adv_shares", "float_shares",
+    "haircut_bp", "index_constituent", "daily_vol_bp", "adv_shares", "float_shares", "limit_pct", "tick",
 )
 
 
@@ -200,7 +200,7 @@ class Universe:
         out = []
         for lineno, row in enumerate(reader, start=2):
             try:
-                out.append(_row_to_instrument(row))
+                out.append(_row_to_instrument(row).validate())  # refused with its line
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{origin}:{lineno}: {exc}") from None
         return cls(out)
@@ -242,4 +242,6 @@ def _row_to_instrument(row: dict) -> Instrument:
         daily_vol_bp=_int(row, "daily_vol_bp", 200),
         adv_shares=_int(row, "adv_shares", 0),
         float_shares=_int(row, "float_shares", 0),
+        limit_pct=_int(row, "limit_pct", 0),  # an ST name's 5 % before 2025 (DOMAIN.md section 2): a setting
+        tick=_int(row, "tick", 1),
     )

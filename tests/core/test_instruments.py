@@ -131,3 +131,14 @@ def test_universe_csv_errors_name_the_line():
         Universe.from_csv(io.StringIO("code\n600000\n"))
     with pytest.raises(ValueError, match="duplicate"):
         Universe.from_csv(io.StringIO("code,prev_close_fen\n600000,1\n600000,2\n"))
+
+
+def test_universe_csv_sets_an_st_limit_and_a_tick():
+    """DOMAIN.md section 2: an ST name's limit (5 % before 2025) is an instrument setting."""
+    universe = Universe.from_csv(io.StringIO("code,prev_close_fen,is_st,limit_pct,tick\n"
+                                             "600001,1005,1,5,\n600002,1005,1,,\n600003,1000,0,,10\n"))
+    old_st, new_st, coarse = universe.instruments
+    assert old_st.effective_limit_pct == 5 and limit_prices(1005, old_st.effective_limit_pct) == (955, 1055)
+    assert new_st.effective_limit_pct == 10 and coarse.tick == 10 and old_st.tick == 1
+    with pytest.raises(ValueError, match=":2:.*limit_pct"):
+        Universe.from_csv(io.StringIO("code,prev_close_fen,limit_pct\n600000,1000,100\n"))
