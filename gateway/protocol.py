@@ -284,7 +284,7 @@ class MarginUpdate(Push, tag="margin", kw_only=True):
     collateral_ratio_bp: int
     level: str  # info | warning | critical
     message: str
-    deadline_ms: int = 0  # a margin call's deposit deadline, once set (the next trading day's 09:30)
+    deadline_ms: int = 0  # a margin call's deposit deadline: the next weekday's 09:30, confirmed by the day roll
 
 
 class Market(Push, tag="market", kw_only=True):
