@@ -26,9 +26,9 @@ def bought(machine: Machine, account: int, code: str, qty: int, price: int) -> N
 
 
 def test_arpu_is_rounded_half_up_to_the_fen(machine):
-    for _ in range(2):
+    for account in range(2):
         machine.execute(OpenAccount(tier="conservative"))
-        machine.execute(Deposit(account=_, amount=10_000_000))
+        machine.execute(Deposit(account=account, amount=10_000_000))
     # 1,000 shares at 20.04 CNY: commission 2,004,000 x 250 ppm = 501 fen, the platform's only income
     bought(machine, 0, "000001", 1_000, 2_004)
     kpis = platform_kpis(machine)
