@@ -20,7 +20,9 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # Reinstall (and rebuild the extensions) whenever the packaging or a Cython source changes.
-$(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx simulators/*/*.pyx)
+# A module compiled from its .py source with an augmenting .pxd counts as a Cython source too.
+$(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx simulators/*/*.pyx \
+		simulators/*/*.pxd $(patsubst %.pxd,%.py,$(wildcard simulators/*/*.pxd)))
 	$(PY) -m pip install --quiet -e '.[test,peers,bench]'
 	@touch $(STAMP)
 

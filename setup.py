@@ -67,6 +67,14 @@ extensions.append(Extension(
     extra_compile_args=["-O3", "-Wno-unused-function"],
 ))
 
+# The simulated broker's core (core.py typed by core.pxd): on every order's path to the
+# in-process broker and back.
+extensions.append(Extension(
+    "simulators.broker.core",
+    ["simulators/broker/core.py"],
+    extra_compile_args=["-O2", "-Wno-unused-function"],
+))
+
 # Optional: without OpenSSL or zlib headers the journal frames records in Python instead
 # (same bytes, slower), as aiohttp does with its parsers.
 if _have_headers("openssl/evp.h", "zlib.h"):

@@ -46,6 +46,8 @@ from simulators.market.messages import DayClose, DayOpen, Tick
 
 from .population import population
 
+_FILLS = ("fill", "partial_fill")
+
 SLICES = 8  # portfolio orders are placed in this many rounds
 
 
@@ -122,17 +124,19 @@ class _Observer:
 
         gateway.publish = gateway.committer.publish = observe  # the committer publishes what becomes safe
         # the broker's own view at the moment it matches: a sell filled against a limit-down lock
-        # (no bids) would be a broken market, counted here
-        core = gateway.broker.core
-        match = core._match
+        # (no bids) would be a broken market, counted here. The broker schedules a match's reports
+        # right after matching, with the quote it matched against unchanged (its core is compiled,
+        # so the match itself cannot be wrapped).
+        broker = gateway.broker
+        quotes, schedule = broker.core.quotes, broker._schedule
 
-        def checked(order, quote, now, arriving):
-            reports = match(order, quote, now, arriving)
-            if reports and order.new.side == 2 and quote.lock < 0:
-                self.locked_liquidation_fills += len(reports)
-            return reports
+        def checked(reports, now):
+            for report in reports:
+                if report.exec_type in _FILLS and report.side == 2 and quotes[report.instrument].lock < 0:
+                    self.locked_liquidation_fills += 1
+            schedule(reports, now)
 
-        core._match = checked
+        broker._schedule = checked
 
     def see(self, event) -> None:
         kind = type(event)

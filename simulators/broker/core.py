@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The broker's deterministic core: the exchange's rules applied again, matching against the
 simulated L1 quotes, fees, and the custodian books.
 
@@ -95,10 +96,10 @@ def _rate(amount: int, ppm: int) -> int:
     return (amount * ppm * 2 + 1_000_000) // 2_000_000
 
 
-class _Quote:
-    __slots__ = ("bid", "bid_size", "ask", "ask_size", "last", "volume", "lock", "halted", "prev_close",
-                 "band", "taken_bid", "taken_ask", "through_left", "spec", "board", "max_qty", "exchange")
+_NO_FEES = (0, 0, 0)
 
+
+class _Quote:
     def __init__(self, spec: Instrument):
         self.bid = self.bid_size = self.ask = self.ask_size = self.volume = self.lock = 0
         self.last = spec.prev_close
@@ -115,7 +116,9 @@ class _Quote:
 class _Order(msgspec.Struct, gc=False):
     """An order the broker holds. One per order of the day, all alive until the close: numbers,
     strings and the (gc=False) order, never a cycle, so gc=False keeps them out of the cyclic
-    collector's full scans (as tracked objects a day's orders made those take tens of ms)."""
+    collector's full scans (as tracked objects a day's orders made those take tens of ms). A
+    msgspec struct rather than a compiled class: Cython's classes cannot opt out of the collector
+    from a .pxd."""
 
     new: NewOrder
     broker_id: str
@@ -147,7 +150,7 @@ class BrokerCore:
 
     # ---------------------------------------------------------------- reports
     def _report(self, order: _Order, exec_type: str, now: int, last_qty: int = 0, last_px: int = 0,
-                fees: tuple[int, int, int] = (0, 0, 0), reason: str = "") -> ExecutionReport:
+                fees: tuple[int, int, int] = _NO_FEES, reason: str = "") -> ExecutionReport:
         self._exec_no += 1
         n = order.new
         avg = (order.cum_notional * 2 + order.cum_qty) // (2 * order.cum_qty) if order.cum_qty else 0
@@ -167,7 +170,7 @@ class BrokerCore:
     def _reject(self, new: NewOrder, reason: str, now: int) -> ExecutionReport:
         order = _Order(new, "", 0)
         order.status = "rejected"
-        return self._report(order, "rejected", now, reason=reason)
+        return self._report(order, "rejected", now, 0, 0, _NO_FEES, reason)
 
     # ---------------------------------------------------------------- orders
     def submit(self, new: NewOrder, now: int) -> list[ExecutionReport]:
@@ -228,7 +231,8 @@ class BrokerCore:
                                     exec_type="cancel_rejected", status="rejected", account="", instrument="",
                                     side=0, price=0, qty=0, reason="UNKNOWN_ORDER", ts=now)]
         if order.status not in ("new", "partially_filled"):
-            return [self._report(order, "cancel_rejected", now, reason=f"TOO_LATE_TO_CANCEL: order is {order.status}")]
+            return [self._report(order, "cancel_rejected", now, 0, 0, _NO_FEES,
+                                 f"TOO_LATE_TO_CANCEL: order is {order.status}")]
         order.status = "canceled"
         self._open[order.new.instrument].remove(order)
         return [self._report(order, "canceled", now)]

@@ -1,0 +1,23 @@
+# Types for core.py, which Cython compiles as typed code (an "augmenting" .pxd): the Python
+# source stays the one text of the broker's rules, and runs uncompiled where no build exists.
+
+cdef class _Quote:
+    cdef public long long bid, bid_size, ask, ask_size, last, volume, lock, prev_close
+    cdef public long long taken_bid, taken_ask, through_left, max_qty
+    cdef public bint halted
+    cdef public object band, spec
+    cdef public str board, exchange
+
+
+cdef class BrokerCore:
+    cdef public object universe, config, rng, books
+    cdef public dict quotes, orders, _open
+    cdef public set seen
+    cdef public long long day, _order_no, _exec_no
+    cdef public str _date
+
+    cpdef list submit(self, object new, long long now)
+    cdef str _check(self, object new)
+    cdef _report(self, object order, str exec_type, long long now, long long last_qty=*, long long last_px=*,
+                 tuple fees=*, str reason=*)
+    cdef list _match(self, object order, _Quote quote, long long now, bint arriving)
