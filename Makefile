@@ -21,8 +21,9 @@ $(PY):
 
 # Reinstall (and rebuild the extensions) whenever the packaging or a Cython source changes.
 # A module compiled from its .py source with an augmenting .pxd counts as a Cython source too.
-$(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx simulators/*/*.pyx \
-		simulators/*/*.pxd $(patsubst %.pxd,%.py,$(wildcard simulators/*/*.pxd)))
+AUGMENTED := $(wildcard gateway/*/*.pxd simulators/*/*.pxd)
+$(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx simulators/*/*.pyx) \
+		$(AUGMENTED) $(wildcard $(AUGMENTED:.pxd=.py))
 	$(PY) -m pip install --quiet -e '.[test,peers,bench]'
 	@touch $(STAMP)
 

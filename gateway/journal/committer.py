@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Group commit on an asyncio loop: the loop applies and appends, and each command's callback
 runs once its batch is safe to acknowledge under the fsync policy.
 

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The embedded file journal: append, group commit, and the fsync policies.
 
     every-batch (default)  each batch is written and fsync'd before anything in it is

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The machine with its journal: apply a command, record it with its outcome, commit in groups."""
 
 from __future__ import annotations

@@ -1,0 +1,19 @@
+# Types for committer.py, compiled by Cython as typed code (an augmenting .pxd; the .py stays the one source).
+
+from gateway.journal.file cimport FileJournal
+from gateway.journal.journaled cimport Journaled
+
+
+cdef class GroupCommitter:
+    cdef public Journaled journaled
+    cdef public FileJournal journal
+    cdef public object before_release, after_release, publish, _executor, _waiters, _wake, _loop
+    cdef public object _syncer, _stop_syncer
+    cdef public list _tasks
+    cdef public bint _inline, _scheduled
+    cdef public long long safe_seq, batches
+
+    cpdef tuple submit(self, command, on_safe=*, bint events=*)
+    cpdef _kick(self)
+    cpdef _write_inline(self)
+    cpdef _release(self, long long safe)

@@ -1,0 +1,12 @@
+# Types for file.py, compiled by Cython as typed code (an augmenting .pxd; the .py stays the one source).
+
+cdef class FileJournal:
+    cdef public str path
+    cdef public object policy, chain
+    cdef public double interval_s, _last_sync
+    cdef public bytearray _pending
+    cdef public long long torn_bytes, seq, written_seq, durable_seq
+    cdef public int fd
+
+    cpdef long long append(self, payload)
+    cpdef tuple take_batch(self)
