@@ -1,4 +1,5 @@
 # Types for committer.py, compiled by Cython as typed code (an augmenting .pxd; the .py stays the one source).
+# committer.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 
 from gateway.journal.file cimport FileJournal
 from gateway.journal.journaled cimport Journaled

@@ -1,4 +1,5 @@
 # Types for file.py, compiled by Cython as typed code (an augmenting .pxd; the .py stays the one source).
+# file.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 
 cdef class FileJournal:
     cdef public str path

@@ -1,4 +1,5 @@
 # Types for journaled.py, compiled by Cython as typed code (an augmenting .pxd; the .py stays the one source).
+# journaled.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 
 from gateway.journal.file cimport FileJournal
 

@@ -1,5 +1,6 @@
 # Types for core.py, which Cython compiles as typed code (an "augmenting" .pxd): the Python
 # source stays the one text of the broker's rules, and runs uncompiled where no build exists.
+# core.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 
 cdef class _Quote:
     cdef public long long bid, bid_size, ask, ask_size, last, volume, lock, prev_close

@@ -96,7 +96,7 @@ def _rate(amount: int, ppm: int) -> int:
     return (amount * ppm * 2 + 1_000_000) // 2_000_000
 
 
-_NO_FEES = (0, 0, 0)
+_NO_FEES = (0, 0, 0)  # _report's optional arguments go by position: a compiled C method takes no keywords
 
 
 class _Quote:
