@@ -5,6 +5,7 @@ reasons are next to each. `BEACON_CYTHON_TRACE=1` adds line tracing for profilin
 (slower; never for benchmarks).
 """
 
+import glob
 import os
 import sysconfig
 
@@ -67,22 +68,18 @@ extensions.append(Extension(
     extra_compile_args=["-O3", "-Wno-unused-function"],
 ))
 
-# The simulated broker's core (core.py typed by core.pxd): on every order's path to the
-# in-process broker and back.
-extensions.append(Extension(
-    "simulators.broker.core",
-    ["simulators/broker/core.py"],
-    extra_compile_args=["-O2", "-Wno-unused-function"],
-))
-
-# The journal's append and group commit (file.py, journaled.py and committer.py, typed by their
-# .pxd files): twice on every order's path.
-for module in ("file", "journaled", "committer"):
-    extensions.append(Extension(
-        f"gateway.journal.{module}",
-        [f"gateway/journal/{module}.py"],
-        extra_compile_args=["-O2", "-Wno-unused-function"],
-    ))
+# Modules compiled from their own .py, typed by the .pxd beside it (an "augmenting" .pxd): on
+# every order's path, the simulated broker's core and the journal's append and group commit.
+# A .pxd with a .py of the same name is the whole list (the Makefile and tests/test_compiled.py
+# read it the same way).
+for pxd in sorted(glob.glob("gateway/*/*.pxd") + glob.glob("simulators/*/*.pxd")):
+    source = pxd[:-len(".pxd")] + ".py"
+    if os.path.exists(source):
+        extensions.append(Extension(
+            source[:-len(".py")].replace("/", "."),
+            [source],
+            extra_compile_args=["-O2", "-Wno-unused-function"],
+        ))
 
 # Optional: without OpenSSL or zlib headers the journal frames records in Python instead
 # (same bytes, slower), as aiohttp does with its parsers.
