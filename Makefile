@@ -24,6 +24,7 @@ $(PY):
 AUGMENTED := $(wildcard gateway/*/*.pxd simulators/*/*.pxd)
 $(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx simulators/*/*.pyx) \
 		$(AUGMENTED) $(wildcard $(AUGMENTED:.pxd=.py))
+	rm -f $(AUGMENTED:.pxd=.c)  # generated again with the directives setup.py sets for them
 	$(PY) -m pip install --quiet -e '.[test,peers,bench]'
 	@touch $(STAMP)
 

@@ -72,10 +72,18 @@ extensions.append(Extension(
 # every order's path, the simulated broker's core and the journal's append and group commit.
 # A .pxd with a .py of the same name is the whole list (the Makefile and tests/test_compiled.py
 # read it the same way).
+#
+# They keep Python's semantics: the engine's directives above (no index checks, C division)
+# are safe only in the engine's own code, whose every index and division is checked at the
+# edge of a command. In plain Python source a negative or stale index, or a floor division of
+# a negative number, must behave as Python says (an IndexError, not a read past the end).
+AUGMENTED_DIRECTIVES = {**COMPILER_DIRECTIVES, "boundscheck": True, "wraparound": True,
+                        "initializedcheck": True, "cdivision": False}
+augmented = []
 for pxd in sorted(glob.glob("gateway/*/*.pxd") + glob.glob("simulators/*/*.pxd")):
     source = pxd[:-len(".pxd")] + ".py"
     if os.path.exists(source):
-        extensions.append(Extension(
+        augmented.append(Extension(
             source[:-len(".py")].replace("/", "."),
             [source],
             extra_compile_args=["-O2", "-Wno-unused-function"],
@@ -93,4 +101,8 @@ if _have_headers("openssl/evp.h", "zlib.h"):
 else:
     print("beacon: OpenSSL/zlib headers not found; the journal will frame records in pure Python")
 
-setup(ext_modules=cythonize(extensions, compiler_directives=COMPILER_DIRECTIVES, annotate=False))
+# A generated .c does not record the directives it was made with: the Makefile deletes the
+# augmented modules' C before each build, so a tree built before a change of directives does
+# not keep the old semantics.
+setup(ext_modules=cythonize(extensions, compiler_directives=COMPILER_DIRECTIVES, annotate=False)
+      + cythonize(augmented, compiler_directives=AUGMENTED_DIRECTIVES, annotate=False))
