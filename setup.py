@@ -89,6 +89,13 @@ for pxd in sorted(glob.glob("gateway/*/*.pxd") + glob.glob("simulators/*/*.pxd")
             extra_compile_args=["-O2", "-Wno-unused-function"],
         ))
 
+# The interval policy's fsyncs, on a thread that never takes the GIL.
+extensions.append(Extension(
+    "gateway.journal._syncer",
+    ["gateway/journal/_syncer.pyx"],
+    extra_compile_args=["-O2", "-Wno-unused-function"],
+))
+
 # Optional: without OpenSSL or zlib headers the journal frames records in Python instead
 # (same bytes, slower), as aiohttp does with its parsers.
 if _have_headers("openssl/evp.h", "zlib.h"):

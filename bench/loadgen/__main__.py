@@ -136,12 +136,32 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def with_server_cpu(result: dict, cpu_s: float) -> dict:
+def process_preemptions(pid: int) -> int:
+    """Involuntary context switches of a process's threads so far: how often the kernel took the
+    CPU away from a thread that could have run on (another thread of the server, a kernel worker),
+    each one a delay for whatever that thread was about to answer."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as fh:
+                for line in fh:
+                    if line.startswith("nonvoluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:  # the thread ended meanwhile
+            continue
+    return total
+
+
+def with_server_cpu(result: dict, cpu_s: float, preemptions: int | None = None) -> dict:
     """The server's CPU per answer and how busy its CPU was while the client ran: the load a
-    latency figure was measured at (login and warm-up included; the clock ticks every 10 ms)."""
+    latency figure was measured at (login and warm-up included; the clock ticks every 10 ms);
+    and its threads' involuntary context switches per 1,000 answers."""
     answered = max(1, result["received"])
-    return {**result, "server_cpu_us_per_answer": round(cpu_s / answered * 1e6, 1),
-            "server_cpu_busy": round(cpu_s / max(1e-9, result["elapsed_s"]), 3)}
+    out = {**result, "server_cpu_us_per_answer": round(cpu_s / answered * 1e6, 1),
+           "server_cpu_busy": round(cpu_s / max(1e-9, result["elapsed_s"]), 3)}
+    if preemptions is not None:
+        out["server_preempted_per_1k_answers"] = round(preemptions / answered * 1000, 1)
+    return out
 
 
 def run_suite(rate: float, count: int, warmup: int, placements: list[str], targets: list[str], modes: list[str],
@@ -157,10 +177,12 @@ def run_suite(rate: float, count: int, warmup: int, placements: list[str], targe
             try:
                 for mode in modes:
                     n += 1
-                    before = process_cpu_s(server_pid(server))
+                    pid = server_pid(server)
+                    before, preempted = process_cpu_s(pid), process_preemptions(pid)
                     result = client(server.url, client_cpu, mode, rate, count if mode == "open" else closed_count,
                                     warmup, target.startswith("gateway"), f"b{n}")
-                    result = with_server_cpu(result, process_cpu_s(server_pid(server)) - before)
+                    result = with_server_cpu(result, process_cpu_s(pid) - before,
+                                             process_preemptions(pid) - preempted)
                     runs.append({"placement": placement, "target": target, **result})
                     lat = result["latency_us"]
                     print(f"  {placement:7} {target:20} {mode:6} p50 {lat['p50']:8.0f} µs  p99 {lat['p99']:8.0f} µs  "
@@ -317,8 +339,8 @@ def pct_table(runs: list[dict], placement: str, mode: str) -> list[str]:
     echo = {r["target"]: r for r in rows if r["target"].startswith("echo")}
     base = echo.get("echo-aiohttp")
     lines = ["| target | p50 | p90 | p99 | p99.9 | max | answered/s | p50 / aiohttp echo | p99 / aiohttp echo "
-             "| client's send lag p99 | server CPU µs per answer (busy) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| client's send lag p99 | server CPU µs per answer (busy) | server preempted per 1k answers |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lat = r["latency_us"]
         ratio50 = f"{lat['p50'] / base['latency_us']['p50']:.2f}x" if base else ""
@@ -326,9 +348,10 @@ def pct_table(runs: list[dict], placement: str, mode: str) -> list[str]:
         lag = f"{r['send_lag_us']['p99']:.0f}" if mode == "open" and "send_lag_us" in r else ""
         cpu = (f"{r['server_cpu_us_per_answer']:.0f} ({r['server_cpu_busy']:.0%})"
                if "server_cpu_us_per_answer" in r else "")
+        preempted = f"{r['server_preempted_per_1k_answers']:.1f}" if "server_preempted_per_1k_answers" in r else ""
         lines.append(f"| {r['target']} | {lat['p50']:.0f} | {lat['p90']:.0f} | {lat['p99']:.0f} | "
                      f"{lat['p99.9']:.0f} | {lat['max']:.0f} | {r['throughput_per_s']:,.0f} | {ratio50} | {ratio99} "
-                     f"| {lag} | {cpu} |")
+                     f"| {lag} | {cpu} | {preempted} |")
     return lines
 
 

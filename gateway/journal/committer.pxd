@@ -9,7 +9,7 @@ cdef class GroupCommitter:
     cdef public Journaled journaled
     cdef public FileJournal journal
     cdef public object before_release, after_release, publish, _executor, _waiters, _wake, _loop
-    cdef public object _syncer, _stop_syncer
+    cdef public object _syncer, _stop_syncer, _c_syncer
     cdef public list _tasks
     cdef public bint _inline, _scheduled
     cdef public long long safe_seq, batches

@@ -24,6 +24,7 @@ def test_the_smoke_run_writes_a_complete_report(tmp_path):
         assert histogram.get_total_count() == run["count"]
         assert 0 < run["latency_us"]["p50"] <= run["latency_us"]["p99"] <= run["latency_us"]["max"]
         assert run["server_cpu_us_per_answer"] >= 0 and run["server_cpu_busy"] >= 0  # the server's own load
+        assert run["server_preempted_per_1k_answers"] >= 0  # read from every thread's /proc status
     # (a smoke run's closed loop can fit between two 10 ms ticks of the CPU clock; the whole run cannot)
     assert sum(run["server_cpu_us_per_answer"] for run in runs) > 0
     scenarios = {r["scenario"].split(":")[0]: r for r in results["scenarios"]}
@@ -126,3 +127,34 @@ def test_the_first_failing_rate_is_the_lowest_failure_above_the_rate_reported(mo
     stand_in(monkeypatch, p99_of)
     result = loadgen.search_max_rate("echo-picows", "spread", 64_000, 1.0, 10)
     assert result["max_rate"] == 32_000 and result["confirmed"] and result["first_failing"] == 48_000
+
+
+def test_preemptions_count_every_thread_of_the_server():
+    """A thread that is made to give up its CPU shows up in the server's count; the count is the
+    sum over the process's threads (the loop and the journal's fsync thread alike)."""
+    import os
+    import threading
+
+    from bench.loadgen.__main__ import process_preemptions
+
+    before = process_preemptions(os.getpid())
+    assert before >= 0
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(own)})  # both threads on one CPU: each busy loop preempts the other
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            sum(range(1000))
+
+    threads = [threading.Thread(target=spin) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        stop.wait(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        os.sched_setaffinity(0, own)
+    assert process_preemptions(os.getpid()) > before
