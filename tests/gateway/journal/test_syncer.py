@@ -101,11 +101,15 @@ async def _committer(directory, policy="interval") -> GroupCommitter:
     return committer
 
 
+@pytest.mark.parametrize("built", [True, False], ids=["gil-free", "python-fallback"])
 @aio
-async def test_the_committers_fsync_thread_runs_at_nice_19_and_syncs(tmp_path):
+async def test_the_committers_fsync_thread_syncs_at_nice_19(tmp_path, monkeypatch, built):
+    """The GIL-free loop where the extension is built; the Python loop where it is not."""
+    if not built:
+        monkeypatch.setattr(committer_module, "IntervalSyncer", None)
     committer = await _committer(tmp_path / "j")
     thread = committer._syncer
-    assert committer._c_syncer is not None  # the GIL-free loop, since it is built
+    assert (committer._c_syncer is not None) is built
     seq, _, _ = committer.submit(Deposit(account=0, amount=100))
     await committer.flush()
     for _ in range(500):
@@ -116,19 +120,3 @@ async def test_the_committers_fsync_thread_runs_at_nice_19_and_syncs(tmp_path):
     assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == committer_module.SYNCER_NICE
     await committer.close()
     assert not thread.is_alive()
-
-
-@aio
-async def test_without_the_extension_the_python_loop_syncs(tmp_path, monkeypatch):
-    monkeypatch.setattr(committer_module, "IntervalSyncer", None)
-    committer = await _committer(tmp_path / "j")
-    assert committer._c_syncer is None
-    seq, _, _ = committer.submit(Deposit(account=0, amount=100))
-    await committer.flush()
-    for _ in range(500):
-        if committer.journal.durable_seq >= seq:
-            break
-        await asyncio.sleep(0.002)
-    assert committer.journal.durable_seq >= seq
-    assert os.getpriority(os.PRIO_PROCESS, committer._syncer.native_id) == committer_module.SYNCER_NICE
-    await committer.close()
