@@ -21,7 +21,7 @@ The pure-Python loop (GroupCommitter._interval_sync) is kept for a tree without 
 
 import logging
 
-from libc.errno cimport errno
+from libc.errno cimport EAGAIN, EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, nanosleep, timespec
 from posix.unistd cimport fsync
 
@@ -84,3 +84,135 @@ cdef class IntervalSyncer:
     def stop(self) -> None:
         """Ends `run` within one interval (join the thread after this)."""
         self._stopping = 1
+
+
+cdef extern from "<sys/eventfd.h>" nogil:
+    int eventfd(unsigned int initval, int flags)
+    int EFD_CLOEXEC
+    int EFD_NONBLOCK
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.stdint cimport uint64_t
+from posix.unistd cimport close, read, write
+
+
+cdef int _signal(int fd) noexcept nogil:
+    cdef uint64_t one = 1
+    while write(fd, &one, 8) < 0:
+        if errno != EINTR:
+            return -1
+    return 0
+
+
+cdef class BatchWriter:
+    """every-batch: one batch at a time written and fsync'd on a thread that never holds the GIL.
+
+    The loop hands a batch over with `submit` (its bytes are kept alive here until written) and
+    learns that it is safe when `done_fd`, an eventfd the loop watches, becomes readable; then
+    `take_done` gives the seq that may now be acknowledged. Meanwhile the loop gathers the next
+    batch. A Python executor thread did the same with the GIL in between: measured in the
+    closed loop, 6.3 involuntary context switches of the loop and 11.7 waits of the writer per
+    order, and about 150 µs more of the loop's CPU per order than under `interval`
+    (docs/benchmarks.md). Here neither thread waits for the other except through the eventfds.
+    """
+
+    cdef FileJournal journal
+    cdef readonly int submit_fd, done_fd
+    cdef object _batch  # the bytes being written: referenced until the loop takes the result
+    cdef const char* _data
+    cdef Py_ssize_t _size
+    cdef long long _last
+    cdef int _errno, _stopping, _pending
+    cdef public long long batches
+
+    def __init__(self, FileJournal journal):
+        self.journal = journal
+        self.submit_fd = eventfd(0, EFD_CLOEXEC)
+        self.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+        if self.submit_fd < 0 or self.done_fd < 0:
+            raise OSError(errno, "eventfd")
+        self._batch = None
+        self._errno = self._stopping = self._pending = 0
+        self.batches = 0
+
+    @property
+    def busy(self) -> bool:
+        """A batch has been handed over and its result not yet taken."""
+        return self._batch is not None
+
+    def submit(self, bytes batch, long long last) -> None:
+        """Hand a batch to the thread (the loop; one at a time: take_done before the next)."""
+        if self._batch is not None:
+            raise RuntimeError("a batch is already being written")
+        self._batch = batch
+        self._data = PyBytes_AS_STRING(batch)
+        self._size = PyBytes_GET_SIZE(batch)
+        self._last = last
+        self._errno = 0
+        self._pending = 1
+        if _signal(self.submit_fd) != 0:  # the write to an eventfd is also the barrier the thread reads after
+            self._batch = None
+            raise OSError(errno, "eventfd write")
+
+    def take_done(self):
+        """The seq the finished batch made safe; None when nothing has finished (a spurious wake-up).
+        A failed write or fsync raises OSError: nothing of that batch is safe."""
+        cdef uint64_t count
+        if read(self.done_fd, &count, 8) < 0:
+            if errno == EAGAIN or errno == EINTR:
+                return None
+            raise OSError(errno, "eventfd read")
+        self._batch = None
+        if self._errno:
+            raise OSError(self._errno, f"journal write or fsync failed after seq {self.journal.durable_seq}")
+        self.batches += 1
+        return self._last
+
+    def run(self) -> None:
+        """The thread: wait for a batch, write it all, fsync, tell the loop; until `stop`."""
+        cdef FileJournal journal = self.journal
+        cdef uint64_t count
+        cdef const char* data
+        cdef Py_ssize_t left
+        cdef long n
+        with nogil:
+            while True:
+                if read(self.submit_fd, &count, 8) < 0:
+                    if errno == EINTR:
+                        continue
+                    self._errno = errno
+                    _signal(self.done_fd)
+                    break
+                if self._pending:
+                    data, left = self._data, self._size
+                    while left > 0:
+                        n = write(journal.fd, data, left)
+                        if n < 0:
+                            if errno == EINTR:
+                                continue
+                            self._errno = errno
+                            break
+                        data += n
+                        left -= n
+                    if not self._errno:
+                        journal.written_seq = self._last
+                        if fsync(journal.fd) != 0:
+                            self._errno = errno
+                        else:
+                            journal.durable_seq = self._last
+                            journal._last_sync = _monotonic()
+                    self._pending = 0
+                    _signal(self.done_fd)
+                if self._stopping:
+                    break
+
+    def stop(self) -> None:
+        """Ends `run` once a batch in hand is written (join the thread after this)."""
+        self._stopping = 1
+        _signal(self.submit_fd)
+
+    def close(self) -> None:
+        if self.submit_fd >= 0:
+            close(self.submit_fd)
+            close(self.done_fd)
+            self.submit_fd = self.done_fd = -1

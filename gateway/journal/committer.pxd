@@ -9,9 +9,9 @@ cdef class GroupCommitter:
     cdef public Journaled journaled
     cdef public FileJournal journal
     cdef public object before_release, after_release, publish, _executor, _waiters, _wake, _loop
-    cdef public object _syncer, _stop_syncer, _c_syncer
+    cdef public object _syncer, _stop_syncer, _c_syncer, _c_writer, _writer_thread
     cdef public list _tasks
-    cdef public bint _inline, _scheduled
+    cdef public bint _inline, _scheduled, _failed
     cdef public long long safe_seq, batches
 
     cpdef tuple submit(self, command, on_safe=*, bint events=*)

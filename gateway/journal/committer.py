@@ -6,7 +6,10 @@ The loop never blocks on the disk:
 
 - every-batch: one worker thread writes and fsyncs a batch while the commands that arrive
   meanwhile accumulate into the next one, so the number of fsyncs per second stays bounded
-  however fast commands come (one per batch, not per command).
+  however fast commands come (one per batch, not per command). The thread never holds the
+  GIL (gateway/journal/_syncer.pyx: BatchWriter); batches go to it and come back through two
+  eventfds, the second watched by the loop. Where the extension is not built, an executor
+  thread does the same with the GIL.
 - interval and none: a write() into the page cache takes microseconds, less than handing it
   to a thread would, so the loop writes the batch itself, on the turn after the commands
   were applied (everything applied in one turn is one batch), and releases its callbacks at
@@ -39,10 +42,10 @@ from .file import FsyncPolicy
 from .journaled import Journaled
 from .snapshots import write_snapshot
 
-try:  # the interval fsyncs on a thread that never holds the GIL (gateway/journal/_syncer.pyx)
-    from ._syncer import IntervalSyncer
-except ImportError:  # a tree without the extension: the Python loop below
-    IntervalSyncer = None
+try:  # the journal's disk threads, which never hold the GIL (gateway/journal/_syncer.pyx)
+    from ._syncer import BatchWriter, IntervalSyncer
+except ImportError:  # a tree without the extension: the Python thread and loop below
+    BatchWriter = IntervalSyncer = None
 
 log = logging.getLogger("beacon.journal")
 
@@ -80,12 +83,21 @@ class GroupCommitter:
         self._syncer: threading.Thread | None = None
         self._stop_syncer = threading.Event()
         self._c_syncer = None  # the IntervalSyncer the syncer thread runs, when the extension is built
+        self._c_writer = None  # every-batch: the BatchWriter, when the extension is built
+        self._writer_thread: threading.Thread | None = None
+        self._failed = False  # a write or fsync failed: nothing more is acknowledged
         self.safe_seq = self.journal.seq
         self.batches = 0
 
     async def start(self) -> "GroupCommitter":
         self._loop = asyncio.get_running_loop()
-        if not self._inline:
+        if not self._inline and BatchWriter is not None:
+            self._c_writer = BatchWriter(self.journal)
+            # at the loop's own priority: every acknowledgement waits for this thread
+            self._writer_thread = threading.Thread(target=self._c_writer.run, name="journal-writer", daemon=True)
+            self._writer_thread.start()
+            self._loop.add_reader(self._c_writer.done_fd, self._on_written)
+        elif not self._inline:
             self._tasks.append(asyncio.create_task(self._writer(), name="journal-writer"))
         if self.journal.policy is FsyncPolicy.INTERVAL:
             if IntervalSyncer is not None:
@@ -125,7 +137,12 @@ class GroupCommitter:
         return future
 
     def _kick(self) -> None:
-        if not self._inline:
+        if self._c_writer is not None:
+            if not (self._scheduled or self._c_writer.busy):  # a busy writer hands the next batch on itself
+                self._scheduled = True
+                # on the next turn, after every frame this turn read: one batch for all of them
+                self._loop.call_soon(self._hand_over)
+        elif not self._inline:
             self._wake.set()
         elif not self._scheduled:
             self._scheduled = True
@@ -139,6 +156,35 @@ class GroupCommitter:
             self.journal.write_batch(batch, last, sync=False)
             self.batches += 1
         self._release(self.journal.written_seq)
+
+    def _hand_over(self) -> None:
+        """every-batch, GIL-free writer: give it what was appended since its last batch."""
+        self._scheduled = False
+        writer = self._c_writer
+        if writer.busy or self._failed:
+            return
+        batch, last = self.journal.take_batch()
+        if batch:
+            writer.submit(batch, last)
+        elif self._waiters and self._waiters[0][0] <= self.journal.written_seq:
+            self._release(self.journal.written_seq)
+
+    def _on_written(self) -> None:
+        """every-batch: the writer's eventfd is readable: its batch is durable (or failed). Release it,
+        then hand over at once what arrived meanwhile (the group commit)."""
+        try:
+            safe = self._c_writer.take_done()
+        except OSError:
+            self._failed = True
+            self._loop.remove_reader(self._c_writer.done_fd)
+            log.critical("journal write or fsync failed: nothing more will be acknowledged", exc_info=True)
+            return
+        if safe is None:
+            return
+        self.batches += 1
+        self._release(safe)
+        if self.journal.seq > self.journal.written_seq:
+            self._hand_over()
 
     async def _writer(self) -> None:
         """every-batch: the worker thread writes and fsyncs; the loop gathers the next batch meanwhile."""
@@ -208,10 +254,16 @@ class GroupCommitter:
         return await loop.run_in_executor(self._executor, write_snapshot, self.journaled.directory, seq, chain, state)
 
     async def close(self) -> None:
-        await self.flush()
+        if not self._failed:  # after a failed write nothing more becomes safe: do not wait for it
+            await self.flush()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._c_writer is not None:
+            self._loop.remove_reader(self._c_writer.done_fd)
+            self._c_writer.stop()
+            self._writer_thread.join()
+            self._c_writer.close()
         if self._syncer is not None:
             self._stop_syncer.set()
             if self._c_syncer is not None:

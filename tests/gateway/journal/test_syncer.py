@@ -120,3 +120,113 @@ async def test_the_committers_fsync_thread_syncs_at_nice_19(tmp_path, monkeypatc
     assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == committer_module.SYNCER_NICE
     await committer.close()
     assert not thread.is_alive()
+
+
+# ---------------------------------------------------------------- every-batch: the BatchWriter
+
+
+def _readable(fd: int, timeout: float = 5.0) -> bool:
+    import select
+
+    return bool(select.select([fd], [], [], timeout)[0])
+
+
+def _writer_on(tmp_path):
+    journal = FileJournal(str(tmp_path / "journal.log"), "every-batch")
+    writer = _syncer.BatchWriter(journal)
+    thread = threading.Thread(target=writer.run)
+    thread.start()
+    return journal, writer, thread
+
+
+def _stop(journal, writer, thread):
+    writer.stop()
+    thread.join(2)
+    assert not thread.is_alive()
+    writer.close()
+    journal.close()
+
+
+def test_a_batch_is_written_and_fsynced_before_the_loop_hears_of_it(tmp_path):
+    journal, writer, thread = _writer_on(tmp_path)
+    try:
+        for n in range(3):
+            journal.append(b"record %d" % n)
+        batch, last = journal.take_batch()
+        writer.submit(batch, last)
+        assert writer.busy
+        with pytest.raises(RuntimeError, match="already being written"):
+            writer.submit(b"more", last + 1)  # one batch at a time
+        assert _readable(writer.done_fd)
+        assert writer.take_done() == 3
+        assert not writer.busy and writer.batches == 1
+        assert journal.written_seq == journal.durable_seq == 3
+        assert writer.take_done() is None  # nothing more has finished
+        assert [payload for _, payload in journal.records()] == [b"record 0", b"record 1", b"record 2"]
+    finally:
+        _stop(journal, writer, thread)
+
+
+def test_a_failed_write_is_raised_and_nothing_of_it_is_safe(tmp_path):
+    journal, writer, thread = _writer_on(tmp_path)
+    fd = journal.fd
+    try:
+        journal.append(b"x")
+        batch, last = journal.take_batch()
+        journal.fd = -1  # write(-1) fails with EBADF
+        writer.submit(batch, last)
+        assert _readable(writer.done_fd)
+        with pytest.raises(OSError) as failure:
+            writer.take_done()
+        assert failure.value.errno == 9
+        assert journal.durable_seq == 0 and journal.written_seq == 0
+    finally:
+        journal.fd = fd
+        _stop(journal, writer, thread)
+
+
+@pytest.mark.parametrize("built", [True, False], ids=["gil-free", "executor-fallback"])
+@aio
+async def test_every_batch_acknowledges_only_what_is_fsynced_in_one_batch_per_turn(tmp_path, monkeypatch, built):
+    if not built:
+        monkeypatch.setattr(committer_module, "BatchWriter", None)
+    committer = await _committer(tmp_path / "j", policy="every-batch")
+    assert (committer._c_writer is not None) is built
+    await committer.flush()
+    batches = committer.batches
+    seen = []
+
+    def answered(seq):
+        seen.append((seq, committer.journal.durable_seq))
+
+    seqs = [committer.submit(Deposit(account=0, amount=n + 1), answered)[0] for n in range(20)]
+    await committer.flush()
+    assert [seq for seq, _ in seen] == seqs  # every one, in order
+    assert all(durable >= seq for seq, durable in seen)  # each only once fsync'd
+    assert committer.batches == batches + 1  # the twenty of one turn in one batch
+    await committer.close()
+    if built:
+        assert not committer._writer_thread.is_alive()
+
+
+@aio
+async def test_every_batch_stops_acknowledging_after_a_failed_fsync(tmp_path, caplog):
+    committer = await _committer(tmp_path / "j", policy="every-batch")
+    await committer.flush()
+    fd = committer.journal.fd
+    answered = []
+    with caplog.at_level(logging.CRITICAL, logger="beacon.journal"):
+        committer.journal.fd = -1
+        committer.submit(Deposit(account=0, amount=5), answered.append)
+        for _ in range(500):
+            if committer._failed:
+                break
+            await asyncio.sleep(0.002)
+    assert committer._failed and answered == []
+    assert any("nothing more will be acknowledged" in r.getMessage() for r in caplog.records)
+    committer.submit(Deposit(account=0, amount=6), answered.append)  # taken, never acknowledged
+    await asyncio.sleep(0.05)
+    assert answered == []
+    committer.journal.fd = fd
+    committer.journal._pending.clear()  # the failed records are not written by the close either
+    await committer.close()  # does not wait for what can never become safe
