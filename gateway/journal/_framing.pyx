@@ -116,12 +116,22 @@ def append_record(bytearray buf, uint64_t seq, bytes chain, bytes payload):
     store_u32(p + 4, <uint32_t>crc32(crc32(0, p + 8, 24), p + OVERHEAD, <unsigned int>n))
     return PyBytes_FromStringAndSize(<char*>out_chain, 16)
 
+cdef bint all_zero(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    """Whether n bytes are all zero (the space allocated ahead of the records: format.py)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if p[i]:
+            return False
+    return True
+
+
 cdef int verify_next(const uint8_t* base, Py_ssize_t pos, Py_ssize_t size, uint64_t seq, uint8_t* chain,
                      uint64_t max_payload) except -1:
     """Check the record at pos as the one after seq, and advance chain past it.
 
-    Returns 1 for a whole, valid record; 0 when the journal ends here (nothing more, or a torn
-    tail: a record cut short or damaged at the very end). Raises CorruptJournal otherwise."""
+    Returns 1 for a whole, valid record; 0 when the journal ends here (nothing more, zeros, or a
+    torn tail: a record cut short, or damaged with nothing but zeros after it). Raises
+    CorruptJournal otherwise."""
     cdef uint32_t length, crc
     cdef uint64_t rseq, expected = seq + 1
     cdef Py_ssize_t start, end
@@ -138,8 +148,8 @@ cdef int verify_next(const uint8_t* base, Py_ssize_t pos, Py_ssize_t size, uint6
             raise CorruptJournal(expected, pos, f"record length {length} is not plausible")
         return 0
     if <uint32_t>crc32(crc32(0, base + pos + 8, 24), base + start, length) != crc:
-        if end == size:
-            return 0
+        if end == size or all_zero(base + end, size - end):
+            return 0  # the last record, torn while being written, or the zeros after the records
         raise CorruptJournal(expected, pos, "checksum mismatch: the record is damaged")
     if rseq != expected:
         what = "missing record(s) before it" if rseq > expected else "out of order or duplicated"
@@ -228,3 +238,11 @@ def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, enc
     if expect_chain is not None and seq < skip_until:
         raise SnapshotMismatch(f"the snapshot is at seq {skip_until}, past the journal's end at seq {seq}")
     return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains, replayed
+
+
+def zeros_from(view, Py_ssize_t start, Py_ssize_t size):
+    """Whether view[start:size] is all zero bytes (format.zeros_from, in C)."""
+    cdef const uint8_t[::1] buf = view
+    if start >= size:
+        return True
+    return all_zero(&buf[0] + start, size - start)

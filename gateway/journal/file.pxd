@@ -6,8 +6,9 @@ cdef class FileJournal:
     cdef public object policy, chain
     cdef public double interval_s, _last_sync
     cdef public bytearray _pending
-    cdef public long long torn_bytes, seq, written_seq, durable_seq
+    cdef public long long torn_bytes, seq, written_seq, durable_seq, end, allocated, preallocate
     cdef public int fd
 
     cpdef long long append(self, payload)
     cpdef tuple take_batch(self)
+    cdef _reserve(self, long long size)

@@ -14,6 +14,12 @@
 
 The journal is single-writer: one process owns a file, enforced with an exclusive
 lock (flock) held while it is open.
+
+Space is allocated ahead of the records, `PREALLOCATE` bytes at a time (posix_fallocate): an
+fsync after a write into space the file already has costs this VM about 100 µs and 38 µs of
+CPU, against 172 µs and 71 µs after an append that grows the file (docs/journal.md). While a
+journal is open its file ends in zeros after the last record; readers stop there (format.py),
+and closing truncates them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from core.commands import SCHEMA_VERSION
 
 from .errors import JournalError
 from .format import GENESIS_CHAIN, HEADER_SIZE, append_record, file_header, scan
+
+PREALLOCATE = 16 * 1024 * 1024  # bytes of file allocated ahead of the records at a time
 
 
 class FsyncPolicy(str, enum.Enum):
@@ -69,6 +77,9 @@ class FileJournal:
             os.ftruncate(self.fd, end)  # drop the torn tail left by a crash
             os.fsync(self.fd)
         os.lseek(self.fd, end, os.SEEK_SET)
+        self.end = end  # the file offset after the last record handed out for writing
+        self.allocated = os.fstat(self.fd).st_size  # what the file has room for (zeros after `end`)
+        self.preallocate = PREALLOCATE  # 0: append without allocating ahead
         self.written_seq = self.seq  # handed to the OS
         self.durable_seq = self.seq  # fsync'd
 
@@ -87,9 +98,25 @@ class FileJournal:
         return seq
 
     def take_batch(self) -> tuple[bytes, int]:
-        """The bytes appended since the last batch, and the seq they end at (for a writer thread)."""
+        """The bytes appended since the last batch, and the seq they end at (for a writer thread).
+        They are written at `end`, in the order taken; room for them is allocated here."""
         batch, self._pending = bytes(self._pending), bytearray()
+        if batch:
+            self._reserve(len(batch))
+            self.end += len(batch)
         return batch, self.seq
+
+    def _reserve(self, size: int) -> None:
+        """Make sure the file has room for `size` more bytes after `end`."""
+        if self.end + size <= self.allocated or not self.preallocate:
+            return
+        grow = max(self.preallocate, self.end + size - self.allocated)
+        try:
+            os.posix_fallocate(self.fd, self.allocated, grow)
+        except OSError:  # a filesystem without fallocate, or no space: plain appends (which report ENOSPC)
+            self.preallocate = 0
+            return
+        self.allocated += grow
 
     def write_batch(self, batch: bytes, last_seq: int, sync: bool = True) -> int:
         """Write a batch (may run in a worker thread) and fsync it as the policy says; the seq
@@ -135,6 +162,9 @@ class FileJournal:
     def close(self) -> None:
         if self.fd >= 0:
             self.commit()
+            if self.allocated > self.end:
+                os.ftruncate(self.fd, self.end)  # a closed journal ends at its last record
+                self.allocated = self.end
             if self.policy is not FsyncPolicy.NONE:
                 self.sync()
             os.close(self.fd)  # releases the lock

@@ -4,6 +4,11 @@
     record: u32 payload length | u32 crc32 | u64 seq | 16-byte chain | payload
     payload: u32 command length | command (msgpack) | outcome (msgpack)   (core.commands)
 
+While a journal is open its file may end in zeros after the last record: the writer allocates
+space ahead (file.py). Reading stops at the first record header that is all zeros when nothing
+but zeros follows; a record that fails its checksum with only zeros after it is a torn tail,
+like one cut short at the end of the file.
+
 `crc32` (zlib's) covers seq, chain and payload: it tells a torn or damaged record
 from a whole one. `chain` is the first 16 bytes of SHA-256 over (previous chain,
 seq, payload), starting from 16 zero bytes: editing, deleting, inserting or
@@ -38,6 +43,19 @@ MAX_PAYLOAD = 64 * 1024 * 1024  # a genesis record with a large universe is the 
 _SEQ = struct.Struct("<Q")
 _SEQ_CHAIN = struct.Struct("<Q16s")
 _LEN = struct.Struct("<I")
+
+
+_ZEROS = bytes(1 << 20)
+
+
+def _zeros_from(view, start: int, size: int) -> bool:
+    """Whether view[start:size] is all zero bytes (the space allocated ahead of the records)."""
+    while start < size:
+        n = min(size - start, len(_ZEROS))
+        if view[start:start + n] != _ZEROS[:n]:
+            return False
+        start += n
+    return True
 
 
 def file_header(schema_version: int) -> bytes:
@@ -102,8 +120,8 @@ class _PyFraming:
                 break  # the last record was cut short: a torn tail
             payload = view[start:end]
             if crc32(payload, crc32(view[pos + 8:start])) != crc:
-                if end == size:
-                    break  # the last record is damaged: torn while being written
+                if end == size or _zeros_from(view, end, size):
+                    break  # the last record is damaged (torn while being written), or the zeros after it
                 raise CorruptJournal(expected, pos, "checksum mismatch: the record is damaged")
             if rseq != expected:
                 what = "missing record(s) before it" if rseq > expected else "out of order or duplicated"
@@ -170,6 +188,7 @@ def _select():
 
 framing = _select()
 python_framing = _PyFraming
+zeros_from = getattr(framing, "zeros_from", _zeros_from)
 next_chain = framing.next_chain
 frame = framing.frame
 append_record = framing.append_record
@@ -184,7 +203,7 @@ class ScanResult(NamedTuple):
     last_seq: int
     chain: bytes
     end: int  # offset just after the last whole record
-    torn_bytes: int  # bytes after it that do not make a whole record (a torn tail)
+    torn_bytes: int  # bytes after it that do not make a whole record (a torn tail); zeros are not torn
     chains: dict  # chain values at the requested seqs
 
 
@@ -220,12 +239,16 @@ def scan(path: str, supported_schema: int, on_record=None, stop_after: int = 0, 
     says how many bytes it has, and the caller may truncate them.
     """
     impl = impl or framing
-    found, size = _with_mapped(path, supported_schema, lambda view, size: impl.scan_view(
-        view, size, on_record, stop_after, MAX_PAYLOAD, set(chain_at)))
+
+    def use(view, size):
+        seq, chain, end, chains = impl.scan_view(view, size, on_record, stop_after, MAX_PAYLOAD, set(chain_at))
+        return seq, chain, end, chains, zeros_from(view, end, size)
+
+    found, size = _with_mapped(path, supported_schema, use)
     if found is None:
         return ScanResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {})
-    seq, chain, end, chains = found
-    return ScanResult(seq, chain, end, 0 if stop_after and seq >= stop_after else size - end, chains)
+    seq, chain, end, chains, clean = found
+    return ScanResult(seq, chain, end, 0 if clean or (stop_after and seq >= stop_after) else size - end, chains)
 
 
 class ReplayResult(NamedTuple):
@@ -242,13 +265,17 @@ def replay_file(path: str, supported_schema: int, skip_until: int, decode, execu
     """Verify every record and re-execute those after skip_until (see _framing.replay_view)."""
     impl = impl or framing
     empty_bytes = None if empty is None else encode(empty)
-    found, size = _with_mapped(path, supported_schema, lambda view, size: impl.replay_view(
-        view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, MAX_PAYLOAD, set(chain_at),
-        empty, empty_bytes, expect_chain, handlers))
-    if found is None:
+
+    def use(view, size):
+        found = impl.replay_view(view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, MAX_PAYLOAD,
+                                 set(chain_at), empty, empty_bytes, expect_chain, handlers)
+        return found, zeros_from(view, found[2], size)
+
+    result, size = _with_mapped(path, supported_schema, use)
+    if result is None:
         return ReplayResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {}, 0)
-    seq, chain, end, chains, replayed = found
-    return ReplayResult(seq, chain, end, size - end, chains, replayed)
+    (seq, chain, end, chains, replayed), clean = result
+    return ReplayResult(seq, chain, end, 0 if clean else size - end, chains, replayed)
 
 
 def iter_records(path: str, supported_schema: int) -> list[Record]:

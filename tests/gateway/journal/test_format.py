@@ -184,3 +184,54 @@ def test_a_truncated_journal_recovers_to_its_last_whole_record(journal_dir, fram
     os.truncate(path, offsets[400] + 20)  # cut inside record 401
     recovered = recover(journal_dir)
     assert recovered.last_seq == 400 and recovered.torn_bytes == 20
+
+
+# ---------------------------------------------------------------- the space allocated ahead
+
+
+def _open_copy(journal_dir, tmp_path, extra: int = 64 * 1024):
+    """The journal as a crash leaves it while open: its records, then zeros (the allocated space)."""
+    from gateway.journal.file import FileJournal
+
+    journal = FileJournal(str(journal_dir / LOG), "none")
+    journal.append(b"one more record")
+    journal.commit()
+    assert os.path.getsize(journal.path) >= journal.end + extra  # room allocated ahead while open
+    copy = tmp_path / "crashed"
+    copy.mkdir()
+    (copy / LOG).write_bytes(open(journal.path, "rb").read())  # what is on disk at that moment
+    seq, end = journal.seq, journal.end
+    journal.close()
+    assert os.path.getsize(journal.path) == end  # a closed journal ends at its last record
+    return copy / LOG, seq, end
+
+
+def test_the_zeros_after_the_records_are_not_a_torn_tail(journal_dir, tmp_path, framing):
+    path, seq, end = _open_copy(journal_dir, tmp_path)
+    result = scan(str(path), 1)
+    assert (result.last_seq, result.end, result.torn_bytes) == (seq, end, 0)
+    from gateway.journal.file import FileJournal
+
+    journal = FileJournal(str(path), "none")  # reopened after the crash: appends go after the last record
+    assert journal.torn_bytes == 0 and journal.end == end
+    journal.append(b"after the crash")
+    journal.close()
+    records = F.iter_records(str(path), 1)
+    assert records[-1].seq == seq + 1 and records[-1].payload == b"after the crash"
+    assert os.path.getsize(path) == journal.end
+
+
+def test_a_damaged_record_before_the_zeros_is_a_torn_tail(journal_dir, tmp_path, framing):
+    path, seq, end = _open_copy(journal_dir, tmp_path)
+    rewrite(path, lambda d: d.__setitem__(end - 1, d[end - 1] ^ 0xFF))  # the last record's last byte
+    result = scan(str(path), 1)
+    assert result.last_seq == seq - 1 and result.torn_bytes == os.path.getsize(path) - result.end > 0
+    assert recover(path.parent).last_seq == seq - 1
+
+
+def test_data_after_the_zeros_is_corruption(journal_dir, tmp_path, framing):
+    path, seq, end = _open_copy(journal_dir, tmp_path)
+    rewrite(path, lambda d: d.__setitem__(end + 4096, 1))  # something written past a hole
+    with pytest.raises(CorruptJournal) as found:
+        scan(str(path), 1)
+    assert found.value.seq == seq + 1
