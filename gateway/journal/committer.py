@@ -15,7 +15,7 @@ The loop never blocks on the disk:
   were applied (everything applied in one turn is one batch), and releases its callbacks at
   once. The interval policy's fsyncs run on a thread of their own, on a timer, without
   waking the loop; that thread never holds the GIL (gateway/journal/_syncer.pyx) and runs
-  at nice 19, so it does not preempt the loop on the CPU they share. What a release itself
+  at nice 10, so it seldom preempts the loop on the CPU they share. What a release itself
   submits (the in-process broker's acknowledgements of the orders it has just sent) is
   written on the next turn, not in this one: uvloop sends a write queued by a callback once
   the turn's callbacks have all run, so a second batch in the same turn would hold the first
@@ -50,11 +50,13 @@ except ImportError:  # a tree without the extension: the Python thread and loop 
 log = logging.getLogger("beacon.journal")
 
 #: The fsync thread's nice value. It shares the loop's CPU; at the default 0 every wake-up of
-#: the thread (after each sleep, after each fsync) preempted the loop: 0.08-0.12 involuntary
-#: context switches of the loop thread per order at 10,000 orders/s, against 0.007-0.009 at 19
-#: (docs/benchmarks.md). A nice of 19 still has a guaranteed share of the CPU, so the interval
-#: holds under load (SCHED_IDLE, which did as well, has no such guarantee).
-SYNCER_NICE = 19
+#: the thread (after each sleep, after each fsync) preempted the loop: 0.07-0.08 involuntary
+#: context switches of the server per order at 10,000 orders/s, against 0.02-0.03 at 10 and
+#: 0.01-0.02 at 19. But the interval is a promise about durability, and under a loop that
+#: saturates the CPU a nice-19 thread fsynced every 15-18 ms instead of every 5 (the most
+#: written and not yet durable: 586-957 records), a nice-10 thread every 6.8 ms (268). The
+#: tail at 10,000/s did not tell the three apart (docs/benchmarks.md).
+SYNCER_NICE = 10
 
 
 def _lower_priority() -> None:

@@ -1,5 +1,5 @@
 """The interval policy's fsync thread: it makes what was written durable on its timer, holds no
-GIL while it does (gateway/journal/_syncer.pyx), gives way to the loop (nice 19), reports a
+GIL while it does (gateway/journal/_syncer.pyx), gives way to the loop (nice 10), reports a
 failed fsync and goes on, and stops when the committer closes."""
 
 import asyncio
@@ -103,7 +103,7 @@ async def _committer(directory, policy="interval") -> GroupCommitter:
 
 @pytest.mark.parametrize("built", [True, False], ids=["gil-free", "python-fallback"])
 @aio
-async def test_the_committers_fsync_thread_syncs_at_nice_19(tmp_path, monkeypatch, built):
+async def test_the_committers_fsync_thread_syncs_at_its_nice_value(tmp_path, monkeypatch, built):
     """The GIL-free loop where the extension is built; the Python loop where it is not."""
     if not built:
         monkeypatch.setattr(committer_module, "IntervalSyncer", None)
