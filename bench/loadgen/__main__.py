@@ -166,6 +166,15 @@ def with_server_cpu(result: dict, cpu_s: float, preemptions: int | None = None) 
     return out
 
 
+def measured(server, client_cpu: str, mode: str, rate: float, count: int, warmup: int, gateway: bool,
+             tag: str) -> dict:
+    """One client run against a started server, with the server's CPU and preemptions over it."""
+    pid = server_pid(server)
+    before, preempted = process_cpu_s(pid), process_preemptions(pid)
+    result = client(server.url, client_cpu, mode, rate, count, warmup, gateway, tag)
+    return with_server_cpu(result, process_cpu_s(pid) - before, process_preemptions(pid) - preempted)
+
+
 def run_suite(rate: float, count: int, warmup: int, placements: list[str], targets: list[str], modes: list[str],
               closed_count: int) -> list[dict]:
     runs = []
@@ -179,12 +188,8 @@ def run_suite(rate: float, count: int, warmup: int, placements: list[str], targe
             try:
                 for mode in modes:
                     n += 1
-                    pid = server_pid(server)
-                    before, preempted = process_cpu_s(pid), process_preemptions(pid)
-                    result = client(server.url, client_cpu, mode, rate, count if mode == "open" else closed_count,
-                                    warmup, target.startswith("gateway"), f"b{n}")
-                    result = with_server_cpu(result, process_cpu_s(pid) - before,
-                                             process_preemptions(pid) - preempted)
+                    result = measured(server, client_cpu, mode, rate, count if mode == "open" else closed_count,
+                                      warmup, target.startswith("gateway"), f"b{n}")
                     runs.append({"placement": placement, "target": target, **result})
                     lat = result["latency_us"]
                     print(f"  {placement:7} {target:20} {mode:6} p50 {lat['p50']:8.0f} µs  p99 {lat['p99']:8.0f} µs  "
@@ -212,11 +217,8 @@ def run_alternated(rate: float, count: int, warmup: int, targets: list[str], rou
         for target in (chosen if k % 2 == 0 else chosen[::-1]):
             server = start(target, server_cpu)
             try:
-                pid = server_pid(server)
-                before, preempted = process_cpu_s(pid), process_preemptions(pid)
-                result = client(server.url, client_cpu, "open", rate, count, warmup, target.startswith("gateway"),
-                                 f"r{k}{target}")
-                result = with_server_cpu(result, process_cpu_s(pid) - before, process_preemptions(pid) - preempted)
+                result = measured(server, client_cpu, "open", rate, count, warmup, target.startswith("gateway"),
+                                  f"r{k}{target}")
             finally:
                 server.stop()
             out.append({"round": k, "placement": "spread", "mode": "open", "target": target, **result})
@@ -442,8 +444,7 @@ def disturbed_floor(rows: dict) -> str:
     a, b = aio["latency_us"]["p99"], pic["latency_us"]["p99"]
     if a > FLOOR_DISAGREEMENT * b:
         return (f"not judged: the aiohttp echo's own p99 in this run ({a:,.0f} µs) was {a / b:.1f}x the picows "
-                f"echo's ({b:,.0f} µs), a stall of the floor's, so the ratio says nothing; against the picows echo "
-                "it is {picows:.2f}x")
+                f"echo's ({b:,.0f} µs), a stall of the floor's, so the ratio says nothing")
     return ""
 
 
@@ -463,7 +464,8 @@ def goals(runs: list[dict], rate: float, searches: list[dict], alternated: list[
             against = "the echo's" if floor == "echo-aiohttp" else f"{floor}'s (the floor polling the same way)"
             verdict = f"goal <= 2x: {'met' if r99 <= 2 else 'not met'}"
             if disturbed and floor == "echo-aiohttp":
-                verdict = disturbed.format(picows=g["latency_us"]["p99"] / rows["echo-picows"]["latency_us"]["p99"])
+                picows = g["latency_us"]["p99"] / rows["echo-picows"]["latency_us"]["p99"]
+                verdict = f"{disturbed}; against the picows echo it is {picows:.2f}x"
             out.append(f"- {placement}, {target}, open loop at {rate:,.0f}/s: p50 {r50:.2f}x {against} "
                        f"(goal <= 1.5x: {'met' if r50 <= 1.5 else 'not met'}), p99 {r99:.2f}x ({verdict})")
     for target in ("gateway-every-batch", "gateway-interval"):
