@@ -47,7 +47,9 @@ class JournalSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     dir: str = "var/journal"
     fsync: Literal["every-batch", "interval", "none"] = "every-batch"
     interval_ms: int = 5
-    snapshot_every: int = 100_000  # records between snapshots (0: never)
+    # records between snapshots, each written by a forked child (0: never); a restart replays at
+    # most this many records after the newest snapshot: 1,000,000 take about 2 s (docs/journal.md)
+    snapshot_every: int = 1_000_000
 
 
 class EngineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

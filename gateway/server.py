@@ -25,6 +25,13 @@ async def health(request: web.Request) -> web.Response:
     body = {"status": "ok" if ready else "starting", "journal_seq": gw.journaled.journal.seq if ready else 0,
             "safe_seq": gw.committer.safe_seq if ready else 0, "connections": len(gw.sessions),
             "broker_connected": bool(gw.broker and gw.broker.connected)}
+    if ready:  # where a restart would start: the newest snapshot (this run's, or the one recovered from)
+        recovered = gw.journaled.recovered
+        body["snapshot_seq"] = gw.committer.last_snapshot_seq or (recovered.snapshot_seq if recovered else 0)
+        body["snapshots_written"] = gw.committer.snapshots
+        if recovered is not None:
+            body["recovered"] = {"records": recovered.last_seq, "snapshot_seq": recovered.snapshot_seq,
+                                 "replayed": recovered.replayed, "seconds": round(recovered.seconds, 3)}
     return web.json_response(body, status=200 if ready else 503)
 
 

@@ -100,7 +100,9 @@ class Gateway:
         directory = Path(cfg.journal.dir)
         if (directory / LOG_NAME).exists():
             self.journaled = Journaled.open(directory, fsync=cfg.journal.fsync, snapshot_every=cfg.journal.snapshot_every)
-            log.info("recovered the journal: %s records", self.journaled.journal.seq)
+            recovered = self.journaled.recovered
+            log.info("recovered the journal: %s records, from the snapshot at seq %s with %s replayed, in %.2f s",
+                     recovered.last_seq, recovered.snapshot_seq, recovered.replayed, recovered.seconds)
         else:
             genesis = Genesis(instruments=self.universe.instruments, tiers=list(self.tiers), config=cfg.engine.config,
                               trading_day=start_day)

@@ -1,6 +1,8 @@
 # Types for committer.py, compiled by Cython as typed code (an augmenting .pxd; the .py stays the one source).
 # committer.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 
+cimport cython
+
 from gateway.journal.file cimport FileJournal
 from gateway.journal.journaled cimport Journaled
 
@@ -13,8 +15,10 @@ cdef class GroupCommitter:
     cdef public list _tasks
     cdef public bint _inline, _scheduled, _failed
     cdef public long long safe_seq, batches
+    cdef public long long _snapshot_pid, _snapshot_fd, _snapshot_seq, snapshots, last_snapshot_seq
 
     cpdef tuple submit(self, command, on_safe=*, bint events=*)
     cpdef _kick(self)
     cpdef _write_inline(self)
+    @cython.locals(journaled=Journaled)
     cpdef _release(self, long long safe)

@@ -24,15 +24,26 @@ The loop never blocks on the disk:
 A command's events go to `publish` once it is safe, right after its own callback (the
 requester's answer before what everyone watching sees). After each release `after_release`
 runs: the gateway writes the batch's answers there, one write per connection, in the same turn.
+
+Every `snapshot_every` records (the journaled machine's setting) a release starts a snapshot in
+a forked child: the fork freezes the machine as of the journal's head, the child exports and
+writes it and keeps the newest two, and the loop goes on (`_start_snapshot`). Exporting on the
+loop instead would stop it for 32-50 ms with 20,000 open orders and 280 ms with 100,000; the
+fork stops it for 4-10 ms (docs/journal.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
+import gc
 import logging
 import os
+import signal
+import sys
 import threading
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from core.commands import AnyCommand, Outcome
@@ -40,7 +51,7 @@ from core.events import Event
 
 from .file import FsyncPolicy
 from .journaled import Journaled
-from .snapshots import write_snapshot
+from .snapshots import prune_snapshots, write_snapshot
 
 try:  # the journal's disk threads, which never hold the GIL (gateway/journal/_syncer.pyx)
     from ._syncer import BatchWriter, IntervalSyncer
@@ -48,6 +59,7 @@ except ImportError:  # a tree without the extension: the Python thread and loop 
     BatchWriter = IntervalSyncer = None
 
 log = logging.getLogger("beacon.journal")
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
 
 #: The fsync thread's nice value. It shares the loop's CPU; at the default 0 every wake-up of
 #: the thread (after each sleep, after each fsync) preempted the loop: 0.07-0.08 involuntary
@@ -90,6 +102,11 @@ class GroupCommitter:
         self._failed = False  # a write or fsync failed: nothing more is acknowledged
         self.safe_seq = self.journal.seq
         self.batches = 0
+        self._snapshot_pid = 0  # the child writing a snapshot (0: none)
+        self._snapshot_fd = -1  # its pidfd, readable once it has exited
+        self._snapshot_seq = 0  # the seq it writes
+        self.snapshots = 0  # snapshots written by children
+        self.last_snapshot_seq = 0
 
     async def start(self) -> "GroupCommitter":
         self._loop = asyncio.get_running_loop()
@@ -222,6 +239,55 @@ class GroupCommitter:
                 self.after_release()
             except Exception:
                 log.exception("after-release hook failed")
+        journaled = self.journaled
+        if journaled.snapshot_every and journaled._since_snapshot >= journaled.snapshot_every \
+                and not self._snapshot_pid and not self._failed:
+            self._start_snapshot()
+
+    # ---------------------------------------------------------------- snapshots in a child
+    def _start_snapshot(self) -> None:
+        """Fork: the child holds the machine exactly as of the journal's head (the loop is between
+        callbacks, nothing half-applied) and writes it; the loop hears of the child's exit on its
+        pidfd. The snapshot may be written before the journal is durable up to its seq; recovery
+        refuses a snapshot past the journal's end and takes the older one kept beside it."""
+        journaled, journal = self.journaled, self.journal
+        journaled._since_snapshot = 0
+        seq, chain, directory = journal.seq, journal.chain, journaled.directory
+        try:
+            pid = os.fork()
+        except (OSError, AttributeError):  # (no fork: not a POSIX system)
+            log.exception("snapshot at seq %s not started: fork failed", seq)
+            return
+        if pid == 0:
+            _write_snapshot_child(journaled.machine, directory, seq, chain, os.getppid())  # never returns
+        self._snapshot_pid, self._snapshot_seq = pid, seq
+        try:
+            self._snapshot_fd = os.pidfd_open(pid)
+        except (OSError, AttributeError):  # no pidfd (an old kernel): a thread waits for the child
+            future = self._loop.run_in_executor(None, os.waitpid, pid, 0)
+            future.add_done_callback(lambda f: self._reaped(f.result()[1]))
+            return
+        self._loop.add_reader(self._snapshot_fd, self._snapshot_exited)
+
+    def _snapshot_exited(self) -> None:
+        """The child's pidfd is readable: it has exited; reap it."""
+        self._stop_watching_snapshot()
+        self._reaped(os.waitpid(self._snapshot_pid, 0)[1])
+
+    def _stop_watching_snapshot(self) -> None:
+        self._loop.remove_reader(self._snapshot_fd)
+        os.close(self._snapshot_fd)
+        self._snapshot_fd = -1
+
+    def _reaped(self, status: int) -> None:
+        seq, self._snapshot_pid = self._snapshot_seq, 0
+        code = os.waitstatus_to_exitcode(status)
+        if code == 0:
+            self.snapshots += 1
+            self.last_snapshot_seq = seq
+            log.info("snapshot at seq %s written", seq)
+        else:
+            log.error("snapshot at seq %s failed (the child's exit status %s; it printed why)", seq, code)
 
     def _sync_thread(self) -> None:
         _lower_priority()
@@ -258,6 +324,11 @@ class GroupCommitter:
     async def close(self) -> None:
         if not self._failed:  # after a failed write nothing more becomes safe: do not wait for it
             await self.flush()
+        if self._snapshot_pid and self._snapshot_fd >= 0:  # let a snapshot being written finish
+            self._stop_watching_snapshot()
+            _, status = await asyncio.get_running_loop().run_in_executor(
+                self._executor, os.waitpid, self._snapshot_pid, 0)
+            self._reaped(status)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -273,3 +344,38 @@ class GroupCommitter:
             self._syncer.join()
         self._executor.shutdown(wait=True)
         self.journal.close()
+
+
+def _write_snapshot_child(machine, directory, seq: int, chain: bytes, gateway_pid: int) -> None:
+    """The forked child: write the machine's snapshot, keep the newest two, exit. It shares
+    nothing with the gateway but the memory the fork copied: its own copies of the gateway's
+    sockets and files are closed first (a listening port or a client's connection must not
+    outlive the gateway in it), signals meant for the gateway's process group end it, it dies
+    with the gateway (a gateway restarted meanwhile must not find a dead one's child writing
+    and pruning beside it), and the cyclic collector stays off (it would touch, and so copy,
+    every page)."""
+    code = 1
+    try:
+        gc.disable()
+        try:
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # not Linux: an orphan finishes its snapshot and exits
+            pass
+        if os.getppid() != gateway_pid:  # the gateway died before the line above
+            os._exit(1)
+        if threading.current_thread() is threading.main_thread():  # (signals are the main thread's)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.set_wakeup_fd(-1)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        write_snapshot(directory, seq, chain, machine.export_state())
+        prune_snapshots(directory)
+        code = 0
+    except BaseException:
+        try:
+            sys.stderr.write(f"snapshot at seq {seq} failed:\n{traceback.format_exc()}")
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    finally:
+        os._exit(code)

@@ -85,3 +85,21 @@ def load_snapshot(info: SnapshotInfo) -> MachineState:
     if len(body) != length or hashlib.blake2b(body, digest_size=32).digest() != digest:
         raise JournalError(f"{info.path}: snapshot body is damaged (length or hash mismatch)")
     return _DECODER.decode(body)
+
+
+#: Snapshots a running gateway keeps: the newest, and the one before it in case the newest is
+#: past what a crash left of the journal (recovery then falls back to the older one).
+KEEP_SNAPSHOTS = 2
+
+
+def prune_snapshots(directory: Path, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
+    """Delete all but the newest `keep` snapshots, and temporary files of unfinished ones; what
+    was deleted."""
+    removed = [s.path for s in list_snapshots(directory)[keep:]]
+    removed += [p for p in Path(directory).glob("snapshot-*.tmp")]
+    for path in removed:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    return removed

@@ -4,6 +4,7 @@ broker's lost orders closed and said so; the journal replays and proves every de
 import asyncio
 import subprocess
 import sys
+import time
 
 from tests.gateway.harness import ROOT, Conn, Server
 
@@ -47,6 +48,52 @@ def test_a_restart_recovers_everything_from_the_journal(tmp_path):
     record = next(o for o in orders["orders"] if o["order_id"] == order)
     assert (record["status"], record["filled"]) == ("canceled", 300) and "restarted" in record["reason"]
     assert dup["reason"] == "DUPLICATE_CLIENT_ORDER_ID"  # client order ids survive the restart
+    replayed = subprocess.run([sys.executable, "-m", "gateway.cli", "replay", str(tmp_path / "g" / "journal")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0 and "reproduced exactly" in replayed.stdout, replayed.stderr
+
+
+def test_a_running_gateway_snapshots_and_a_crash_restarts_from_the_snapshot(tmp_path):
+    server = Server(tmp_path / "g", journal={"snapshot_every": 40}).start()
+
+    async def trade():
+        conn = await Conn.open(server)
+        server.tick("600036", 4336, ask=4337, ask_size=0)
+        for i in range(30):  # resting buys: each is an order and the broker's acknowledgement
+            ack = await conn.order(1, "600036", "buy", 100, 4300 - i, f"snap-{i}")
+            assert ack["type"] == "order_accepted", ack
+        await conn.until(lambda m: m["type"] == "order_update" and m["client_order_id"] == "snap-29")
+        account = await conn.request({"type": "query_account", "account": 1})
+        await conn.close()
+        return account
+
+    account = asyncio.run(trade())
+    deadline = time.monotonic() + 20
+    while (health := server.http("GET", "/health", token=None)[1])["snapshots_written"] < 1:
+        assert time.monotonic() < deadline, health
+        time.sleep(0.05)
+    written = health["snapshot_seq"]
+    assert 40 <= written <= health["journal_seq"]
+    server.proc.kill()  # a crash: no orderly close
+    server.proc.wait()
+    server.start()
+    health = server.http("GET", "/health", token=None)[1]
+    recovered = health["recovered"]
+    assert recovered["snapshot_seq"] >= written and recovered["replayed"] == recovered["records"] - recovered["snapshot_seq"]
+    assert recovered["replayed"] < recovered["records"] - 40
+
+    async def after():
+        conn = await Conn.open(server)
+        again = await conn.request({"type": "query_account", "account": 1})
+        await conn.close()
+        return again
+
+    again = asyncio.run(after())
+    server.stop()
+    for view in (account, again):
+        view.pop("seq"), view.pop("req_id"), view.pop("_seen", None)
+    # the restart closed the in-process broker's lost orders, releasing what they reserved
+    assert (again["cash"], again["debt"], again["reserved_buy"]) == (account["cash"], account["debt"], 0)
     replayed = subprocess.run([sys.executable, "-m", "gateway.cli", "replay", str(tmp_path / "g" / "journal")],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert replayed.returncode == 0 and "reproduced exactly" in replayed.stdout, replayed.stderr

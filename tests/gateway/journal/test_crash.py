@@ -60,6 +60,7 @@ def test_kill_minus_nine_loses_nothing_acknowledged(tmp_path, policy):
     rounds = 0
     total_acked = 0
     torn = 0
+    from_snapshot = 0
     while rounds < MAX_ROUNDS and time.monotonic() < deadline:
         directory = tmp_path / f"round{rounds // 2}"
         # odd rounds restart on the previous round's crashed journal: recover, truncate, continue
@@ -73,7 +74,9 @@ def test_kill_minus_nine_loses_nothing_acknowledged(tmp_path, policy):
         assert state(recovered.machine) == state(replay(directory).machine)
         total_acked += len(acks)
         torn += recovered.torn_bytes > 0
+        from_snapshot += recovered.snapshot_seq > 0
         rounds += 1
     print(f"\n{policy}: {rounds} kills, {total_acked} acknowledged commands checked, "
-          f"{torn} recoveries found a torn tail")
+          f"{torn} recoveries found a torn tail, {from_snapshot} started from a snapshot the worker's committer forked")
     assert rounds >= 4 and total_acked > 1000, (rounds, total_acked)
+    assert from_snapshot, "no recovery started from a snapshot"

@@ -1,0 +1,130 @@
+"""A running gateway's snapshots: every `snapshot_every` records the group committer forks a
+child that writes the machine as of that record, keeps the newest two, and exits; recovery then
+starts from it instead of replaying the whole journal."""
+
+import asyncio
+import logging
+import time
+
+import msgspec
+
+from core.commands import Deposit, OpenAccount
+from core.tiers import DEFAULT_TIERS
+from gateway.journal import committer as committer_module
+from gateway.journal.committer import GroupCommitter
+from gateway.journal.journaled import Journaled
+from gateway.journal.recovery import recover
+from gateway.journal.snapshots import list_snapshots, load_snapshot
+from gateway.journal.synthetic import SyntheticSession
+from tests.gateway.harness import aio
+
+
+async def committer_on(directory, snapshot_every: int, policy: str = "interval") -> GroupCommitter:
+    journaled = Journaled.create(directory, SyntheticSession(1).genesis(), fsync=policy,
+                                 snapshot_every=snapshot_every)
+    committer = await GroupCommitter(journaled).start()
+    committer.submit(OpenAccount(tier=DEFAULT_TIERS[0].name, name="ONE"))
+    await committer.flush()
+    return committer
+
+
+async def deposits(committer: GroupCommitter, amounts) -> None:
+    """One deposit per amount, ten per loop turn (ten per batch)."""
+    for k, amount in enumerate(amounts):
+        committer.submit(Deposit(account=0, amount=amount))
+        if k % 10 == 9:
+            await asyncio.sleep(0)
+    await committer.flush()
+
+
+async def until_written(committer: GroupCommitter, count: int, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while committer.snapshots < count or committer._snapshot_pid:
+        assert time.monotonic() < deadline, f"{committer.snapshots} snapshots written, {count} expected"
+        await asyncio.sleep(0.01)
+
+
+def _snapshot_cash(directory, seq: int) -> int:
+    info = next(s for s in list_snapshots(directory) if s.seq == seq)
+    state = load_snapshot(info)
+    return state.engine.accounts[0].cash
+
+
+@aio
+async def test_a_snapshot_is_written_by_a_child_every_n_records_and_recovery_starts_there(tmp_path):
+    directory = tmp_path / "j"
+    committer = await committer_on(directory, snapshot_every=100)
+    head = committer.journal.seq
+    await deposits(committer, range(1, 121))  # 120 records: past the first 100
+    await until_written(committer, 1)
+    snapshot_seq = committer.last_snapshot_seq
+    assert head + 100 <= snapshot_seq <= committer.journal.seq
+    # the child wrote the machine exactly as of its seq, while the loop went on: deposits 1..n
+    n = snapshot_seq - head
+    assert _snapshot_cash(directory, snapshot_seq) == n * (n + 1) // 2
+    live = msgspec.msgpack.encode(committer.journaled.machine.export_state())
+    await committer.close()
+
+    recovered = recover(directory)
+    assert recovered.snapshot_seq == snapshot_seq and recovered.replayed == recovered.last_seq - snapshot_seq
+    assert msgspec.msgpack.encode(recovered.machine.export_state()) == live
+    assert recovered.machine.engine.account(0)["cash"] == 120 * 121 // 2
+
+
+@aio
+async def test_the_newest_two_snapshots_are_kept(tmp_path):
+    directory = tmp_path / "j"
+    committer = await committer_on(directory, snapshot_every=20)
+    for round_ in range(5):
+        await deposits(committer, [1] * 25)
+        await until_written(committer, round_ + 1)
+    await committer.close()
+    kept = list_snapshots(directory)
+    assert committer.snapshots == 5 and len(kept) == 2
+    assert kept[0].seq == committer.last_snapshot_seq
+    assert not list(directory.glob("*.tmp"))
+    assert recover(directory).snapshot_seq == committer.last_snapshot_seq
+
+
+@aio
+async def test_closing_waits_for_a_snapshot_being_written(tmp_path):
+    directory = tmp_path / "j"
+    committer = await committer_on(directory, snapshot_every=30, policy="every-batch")
+    await deposits(committer, [5] * 35)
+    assert committer._snapshot_pid  # started by the release that crossed 30 records
+    await committer.close()
+    assert committer.snapshots == 1 and not committer._snapshot_pid
+    assert recover(directory).snapshot_seq == committer.last_snapshot_seq
+
+
+@aio
+async def test_a_failed_snapshot_is_logged_and_the_next_one_is_tried(tmp_path, monkeypatch, caplog):
+    directory = tmp_path / "j"
+    committer = await committer_on(directory, snapshot_every=20)
+
+    def broken(*args):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(committer_module, "write_snapshot", broken)  # the child inherits it
+    with caplog.at_level(logging.ERROR, logger="beacon.journal"):
+        await deposits(committer, [1] * 25)
+        deadline = time.monotonic() + 20
+        while committer._snapshot_pid or "failed" not in caplog.text:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+    assert committer.snapshots == 0 and not list_snapshots(directory)
+    assert "snapshot at seq" in caplog.text and "failed" in caplog.text
+    monkeypatch.undo()
+    await deposits(committer, [1] * 25)  # nothing was acknowledged less; the next one succeeds
+    await until_written(committer, 1)
+    await committer.close()
+    assert recover(directory).machine.engine.account(0)["cash"] == 50
+
+
+@aio
+async def test_no_snapshot_when_snapshot_every_is_zero(tmp_path):
+    directory = tmp_path / "j"
+    committer = await committer_on(directory, snapshot_every=0)
+    await deposits(committer, [1] * 50)
+    await committer.close()
+    assert committer.snapshots == 0 and not list_snapshots(directory)
