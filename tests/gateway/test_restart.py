@@ -80,7 +80,7 @@ def test_a_running_gateway_snapshots_and_a_crash_restarts_from_the_snapshot(tmp_
     health = server.http("GET", "/health", token=None)[1]
     recovered = health["recovered"]
     assert recovered["snapshot_seq"] >= written and recovered["replayed"] == recovered["records"] - recovered["snapshot_seq"]
-    assert recovered["replayed"] < recovered["records"] - 40
+    assert recovered["replayed"] <= recovered["records"] - 40  # not the whole journal again
 
     async def after():
         conn = await Conn.open(server)
