@@ -121,6 +121,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         for c in self.clients:
             if len(c.secret) < 16:
                 raise ValueError(f"config: client {c.client}: secret must be at least 16 characters")
+        if self.journal.snapshot_every < 0:
+            raise ValueError(f"config: journal.snapshot_every must be 0 (never) or more, not {self.journal.snapshot_every}")
         if not 0 <= self.server.busy_poll_us <= 1_000_000:
             raise ValueError(f"config: server.busy_poll_us must be 0..1000000 µs, not {self.server.busy_poll_us}")
         self.engine.config.validate()

@@ -29,6 +29,7 @@ async def health(request: web.Request) -> web.Response:
         recovered = gw.journaled.recovered
         body["snapshot_seq"] = gw.committer.last_snapshot_seq or (recovered.snapshot_seq if recovered else 0)
         body["snapshots_written"] = gw.committer.snapshots
+        body["snapshot_failures"] = gw.committer.snapshot_failures
         if recovered is not None:
             body["recovered"] = {"records": recovered.last_seq, "snapshot_seq": recovered.snapshot_seq,
                                  "replayed": recovered.replayed, "seconds": round(recovered.seconds, 3)}

@@ -13,9 +13,10 @@ cdef class GroupCommitter:
     cdef public object before_release, after_release, publish, _executor, _waiters, _wake, _loop
     cdef public object _syncer, _stop_syncer, _c_syncer, _c_writer, _writer_thread
     cdef public list _tasks
-    cdef public bint _inline, _scheduled, _failed
+    cdef public bint _inline, _scheduled, _failed, _closing
     cdef public long long safe_seq, batches
     cdef public long long _snapshot_pid, _snapshot_fd, _snapshot_seq, snapshots, last_snapshot_seq
+    cdef public long long snapshot_failures
 
     cpdef tuple submit(self, command, on_safe=*, bint events=*)
     cpdef _kick(self)

@@ -41,8 +41,8 @@ import gc
 import logging
 import os
 import signal
-import sys
 import threading
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
@@ -60,6 +60,12 @@ except ImportError:  # a tree without the extension: the Python thread and loop 
 
 log = logging.getLogger("beacon.journal")
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
+try:  # resolved here, not in the forked child
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+#: How long closing waits for a snapshot child before killing it.
+SNAPSHOT_CLOSE_WAIT_S = 30.0
 
 #: The fsync thread's nice value. It shares the loop's CPU; at the default 0 every wake-up of
 #: the thread (after each sleep, after each fsync) preempted the loop: 0.07-0.08 involuntary
@@ -106,6 +112,8 @@ class GroupCommitter:
         self._snapshot_fd = -1  # its pidfd, readable once it has exited
         self._snapshot_seq = 0  # the seq it writes
         self.snapshots = 0  # snapshots written by children
+        self.snapshot_failures = 0
+        self._closing = False
         self.last_snapshot_seq = 0
 
     async def start(self) -> "GroupCommitter":
@@ -240,8 +248,8 @@ class GroupCommitter:
             except Exception:
                 log.exception("after-release hook failed")
         journaled = self.journaled
-        if journaled.snapshot_every and journaled._since_snapshot >= journaled.snapshot_every \
-                and not self._snapshot_pid and not self._failed:
+        if journaled.snapshot_every > 0 and journaled._since_snapshot >= journaled.snapshot_every \
+                and not self._snapshot_pid and not self._failed and not self._closing:
             self._start_snapshot()
 
     # ---------------------------------------------------------------- snapshots in a child
@@ -251,43 +259,61 @@ class GroupCommitter:
         pidfd. The snapshot may be written before the journal is durable up to its seq; recovery
         refuses a snapshot past the journal's end and takes the older one kept beside it."""
         journaled, journal = self.journaled, self.journal
-        journaled._since_snapshot = 0
+        journaled._since_snapshot = 0  # a failed snapshot is tried again snapshot_every records later
         seq, chain, directory = journal.seq, journal.chain, journaled.directory
+        gateway_pid = os.getpid()
         try:
             pid = os.fork()
         except (OSError, AttributeError):  # (no fork: not a POSIX system)
+            self.snapshot_failures += 1
             log.exception("snapshot at seq %s not started: fork failed", seq)
             return
         if pid == 0:
-            _write_snapshot_child(journaled.machine, directory, seq, chain, os.getppid())  # never returns
+            _write_snapshot_child(journaled.machine, directory, seq, chain, gateway_pid)  # never returns
         self._snapshot_pid, self._snapshot_seq = pid, seq
         try:
             self._snapshot_fd = os.pidfd_open(pid)
+            self._loop.add_reader(self._snapshot_fd, self._snapshot_exited)
         except (OSError, AttributeError):  # no pidfd (an old kernel): a thread waits for the child
-            future = self._loop.run_in_executor(None, os.waitpid, pid, 0)
-            future.add_done_callback(lambda f: self._reaped(f.result()[1]))
-            return
-        self._loop.add_reader(self._snapshot_fd, self._snapshot_exited)
+            if self._snapshot_fd >= 0:
+                os.close(self._snapshot_fd)
+                self._snapshot_fd = -1
+            future = self._loop.run_in_executor(None, _reap, pid, None)
+            future.add_done_callback(lambda f: self._reaped(f.result()))
 
     def _snapshot_exited(self) -> None:
         """The child's pidfd is readable: it has exited; reap it."""
         self._stop_watching_snapshot()
-        self._reaped(os.waitpid(self._snapshot_pid, 0)[1])
+        self._reaped(_reap(self._snapshot_pid, None))
 
     def _stop_watching_snapshot(self) -> None:
         self._loop.remove_reader(self._snapshot_fd)
         os.close(self._snapshot_fd)
         self._snapshot_fd = -1
 
-    def _reaped(self, status: int) -> None:
+    def _reaped(self, code) -> None:
+        """The child is gone: its exit code (None: it was reaped elsewhere and nobody knows)."""
         seq, self._snapshot_pid = self._snapshot_seq, 0
-        code = os.waitstatus_to_exitcode(status)
         if code == 0:
             self.snapshots += 1
             self.last_snapshot_seq = seq
             log.info("snapshot at seq %s written", seq)
         else:
+            self.snapshot_failures += 1
             log.error("snapshot at seq %s failed (the child's exit status %s; it printed why)", seq, code)
+
+    async def _wait_for_snapshot(self) -> None:
+        """Closing: let a snapshot being written finish (it is the restart's shortcut), but not
+        for ever; a child that overruns SNAPSHOT_CLOSE_WAIT_S is killed (its file is only a .tmp)."""
+        if not self._snapshot_pid:
+            return
+        if self._snapshot_fd >= 0:
+            self._stop_watching_snapshot()
+        pid = self._snapshot_pid
+        code = await asyncio.get_running_loop().run_in_executor(self._executor, _reap, pid,
+                                                                SNAPSHOT_CLOSE_WAIT_S)
+        if self._snapshot_pid == pid:  # (the no-pidfd path's thread may have reaped it meanwhile)
+            self._reaped(code)
 
     def _sync_thread(self) -> None:
         _lower_priority()
@@ -324,11 +350,8 @@ class GroupCommitter:
     async def close(self) -> None:
         if not self._failed:  # after a failed write nothing more becomes safe: do not wait for it
             await self.flush()
-        if self._snapshot_pid and self._snapshot_fd >= 0:  # let a snapshot being written finish
-            self._stop_watching_snapshot()
-            _, status = await asyncio.get_running_loop().run_in_executor(
-                self._executor, os.waitpid, self._snapshot_pid, 0)
-            self._reaped(status)
+        self._closing = True  # no snapshot starts from here on
+        await self._wait_for_snapshot()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -346,35 +369,52 @@ class GroupCommitter:
         self.journal.close()
 
 
+def _reap(pid: int, timeout_s):
+    """Wait for a snapshot child (at most timeout_s, then kill it); its exit code, or None when
+    something else reaped it."""
+    try:
+        if timeout_s is not None:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return os.waitstatus_to_exitcode(status)
+                time.sleep(0.01)
+            log.error("snapshot child %s still writing after %.0f s: killed", pid, timeout_s)
+            os.kill(pid, signal.SIGKILL)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:
+        return None
+
+
 def _write_snapshot_child(machine, directory, seq: int, chain: bytes, gateway_pid: int) -> None:
     """The forked child: write the machine's snapshot, keep the newest two, exit. It shares
     nothing with the gateway but the memory the fork copied: its own copies of the gateway's
     sockets and files are closed first (a listening port or a client's connection must not
-    outlive the gateway in it), signals meant for the gateway's process group end it, it dies
-    with the gateway (a gateway restarted meanwhile must not find a dead one's child writing
-    and pruning beside it), and the cyclic collector stays off (it would touch, and so copy,
-    every page)."""
+    outlive the gateway in it); it dies with the gateway (a gateway restarted meanwhile must not
+    find a dead one's child writing and pruning beside it), but not of the gateway's own SIGINT
+    or SIGTERM (an orderly close waits for it); the cyclic collector stays off (a collection
+    would write to every object's header; reference counts still copy the pages the export
+    reads). Errors are written to fd 2 directly: another thread may have held a lock of
+    sys.stderr at the fork."""
     code = 1
     try:
         gc.disable()
-        try:
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):  # not Linux: an orphan finishes its snapshot and exits
-            pass
-        if os.getppid() != gateway_pid:  # the gateway died before the line above
-            os._exit(1)
         if threading.current_thread() is threading.main_thread():  # (signals are the main thread's)
             for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_DFL)
+                signal.signal(sig, signal.SIG_IGN)
             signal.set_wakeup_fd(-1)
+        if _prctl is not None and _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            os.write(2, f"snapshot at seq {seq}: prctl failed, errno {ctypes.get_errno()}\n".encode())
+        if os.getppid() != gateway_pid:  # the gateway died before prctl: nobody waits for this one
+            os._exit(1)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         write_snapshot(directory, seq, chain, machine.export_state())
         prune_snapshots(directory)
         code = 0
     except BaseException:
         try:
-            sys.stderr.write(f"snapshot at seq {seq} failed:\n{traceback.format_exc()}")
-            sys.stderr.flush()
+            os.write(2, f"snapshot at seq {seq} failed:\n{traceback.format_exc()}".encode())
         except BaseException:
             pass
     finally:

@@ -48,12 +48,16 @@ def write_snapshot(directory: Path, seq: int, chain: bytes, state: MachineState)
                          hashlib.blake2b(body, digest_size=32).digest(), len(body))
     final = snapshot_path(directory, seq)
     tmp = final.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(header)
-        fh.write(body)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(header)
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:  # (a full disk: the partial file must not take what the journal needs)
+        tmp.unlink(missing_ok=True)
+        raise
     dfd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dfd)
@@ -92,10 +96,17 @@ def load_snapshot(info: SnapshotInfo) -> MachineState:
 KEEP_SNAPSHOTS = 2
 
 
-def prune_snapshots(directory: Path, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
-    """Delete all but the newest `keep` snapshots, and temporary files of unfinished ones; what
-    was deleted."""
-    removed = [s.path for s in list_snapshots(directory)[keep:]]
+def prune_snapshots(directory: Path, keep: int = KEEP_SNAPSHOTS, above: int | None = None) -> list[Path]:
+    """Delete all but the newest `keep` snapshots, those past seq `above` if given (snapshots
+    recovery refused: past what a crash left of the journal, they can never match it again),
+    and temporary files of unfinished ones; what was deleted."""
+    snapshots = list_snapshots(directory)
+    if above is not None:
+        removed = [s.path for s in snapshots if s.seq > above]
+        snapshots = [s for s in snapshots if s.seq <= above]
+    else:
+        removed = []
+    removed += [s.path for s in snapshots[keep:]]
     removed += [p for p in Path(directory).glob("snapshot-*.tmp")]
     for path in removed:
         try:

@@ -97,3 +97,11 @@ def test_a_running_gateway_snapshots_and_a_crash_restarts_from_the_snapshot(tmp_
     replayed = subprocess.run([sys.executable, "-m", "gateway.cli", "replay", str(tmp_path / "g" / "journal")],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert replayed.returncode == 0 and "reproduced exactly" in replayed.stdout, replayed.stderr
+
+
+def test_a_negative_snapshot_every_is_refused_by_name(tmp_path):
+    config = tmp_path / "beacon.toml"
+    config.write_text("[journal]\nsnapshot_every = -1\n")
+    out = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", "0"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "journal.snapshot_every must be 0 (never) or more, not -1" in out.stderr
