@@ -32,7 +32,7 @@ import time
 from core.commands import SCHEMA_VERSION
 
 from .errors import JournalError
-from .format import GENESIS_CHAIN, HEADER_SIZE, append_record, file_header, scan
+from .format import GENESIS_CHAIN, HEADER_SIZE, append_record, file_header, file_identity, scan
 
 PREALLOCATE = 16 * 1024 * 1024  # bytes of file allocated ahead of the records at a time
 
@@ -48,27 +48,33 @@ class FileJournal:
     `commit` writes everything appended and makes it durable according to the policy."""
 
     def __init__(self, path: str, fsync: FsyncPolicy | str = FsyncPolicy.EVERY_BATCH, interval_ms: int = 5,
-                 truncate_torn_tail: bool = True):
+                 truncate_torn_tail: bool = True, read=None):
+        """`read`, if given, is the caller's verified reading of this file (a recovery's
+        ReplayResult or Recovered: last_seq, chain, end, torn_bytes, identity); when the file is
+        still the one it read, the journal continues from it instead of scanning the file again."""
         self.path = str(path)
         self.policy = FsyncPolicy(fsync)
         self.interval_s = interval_ms / 1000
         self._pending = bytearray()
         self._last_sync = time.monotonic()
-        exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
-        self.torn_bytes = 0
-        if exists:
-            result = scan(self.path, SCHEMA_VERSION)
-            self.seq, self.chain, end, self.torn_bytes = result.last_seq, result.chain, result.end, result.torn_bytes
-            if self.torn_bytes and not truncate_torn_tail:
-                raise JournalError(f"{self.path}: {self.torn_bytes} bytes of a torn record after seq {self.seq}")
-        else:
-            self.seq, self.chain, end = 0, GENESIS_CHAIN, HEADER_SIZE
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
+        try:  # the lock first: what is read below cannot change under it
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self.fd)
             raise JournalError(f"{self.path}: another process has this journal open for writing") from None
+        st = os.fstat(self.fd)
+        exists = st.st_size > 0
+        self.torn_bytes = 0
+        if exists:
+            if read is None or tuple(read.identity) != file_identity(st):
+                read = scan(self.path, SCHEMA_VERSION)
+            self.seq, self.chain, end, self.torn_bytes = read.last_seq, read.chain, read.end, read.torn_bytes
+            if self.torn_bytes and not truncate_torn_tail:
+                os.close(self.fd)
+                raise JournalError(f"{self.path}: {self.torn_bytes} bytes of a torn record after seq {self.seq}")
+        else:
+            self.seq, self.chain, end = 0, GENESIS_CHAIN, HEADER_SIZE
         if not exists:
             os.write(self.fd, file_header(SCHEMA_VERSION))
             os.fsync(self.fd)

@@ -207,14 +207,23 @@ class ScanResult(NamedTuple):
     chains: dict  # chain values at the requested seqs
 
 
-def _with_mapped(path: str, supported_schema: int, use):
+def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells a journal file unchanged since it was read: device, inode, size, mtime."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _with_mapped(path: str, supported_schema: int, use, seen: list | None = None):
     """Map the journal read-only and call use(view, size), or return None for a header-only file.
+    `seen`, if given, receives the file's identity as read.
 
     An error raised inside leaves memoryview slices of the map alive in its traceback; they are
     cleared before unmapping, so the caller sees that error and not a BufferError."""
     with open(path, "rb") as fh:
         read_file_header(fh.read(HEADER_SIZE), path, supported_schema)
-        size = os.fstat(fh.fileno()).st_size
+        st = os.fstat(fh.fileno())
+        size = st.st_size
+        if seen is not None:
+            seen.append(file_identity(st))
         if size == HEADER_SIZE:
             return None, size
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
@@ -258,6 +267,7 @@ class ReplayResult(NamedTuple):
     torn_bytes: int
     chains: dict
     replayed: int
+    identity: tuple = ()  # the file as read (file_identity): a writer that finds it unchanged need not scan it again
 
 
 def replay_file(path: str, supported_schema: int, skip_until: int, decode, execute, encode, on_mismatch,
@@ -271,11 +281,12 @@ def replay_file(path: str, supported_schema: int, skip_until: int, decode, execu
                                  set(chain_at), empty, empty_bytes, expect_chain, handlers)
         return found, zeros_from(view, found[2], size)
 
-    result, size = _with_mapped(path, supported_schema, use)
+    seen: list = []
+    result, size = _with_mapped(path, supported_schema, use, seen)
     if result is None:
-        return ReplayResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {}, 0)
+        return ReplayResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {}, 0, seen[0])
     (seq, chain, end, chains, replayed), clean = result
-    return ReplayResult(seq, chain, end, 0 if clean else size - end, chains, replayed)
+    return ReplayResult(seq, chain, end, 0 if clean else size - end, chains, replayed, seen[0])
 
 
 def iter_records(path: str, supported_schema: int) -> list[Record]:

@@ -48,7 +48,7 @@ class Journaled:
         """Recover the machine (snapshot + tail), truncate a torn tail, and continue the journal."""
         directory, log = journal_paths(path)
         recovered = recover(directory, backend)
-        journal = FileJournal(str(log), fsync)
+        journal = FileJournal(str(log), fsync, read=recovered)  # (recovery verified the file: no second scan)
         assert journal.seq == recovered.last_seq
         journaled = cls(recovered.machine, journal, directory, snapshot_every)
         journaled.recovered = recovered

@@ -36,6 +36,8 @@ class Recovered(NamedTuple):
     snapshot_seq: int  # 0 when replayed from genesis
     replayed: int  # records applied after the snapshot
     seconds: float
+    end: int = 0  # the offset after the last whole record
+    identity: tuple = ()  # the file as read (format.file_identity)
 
 
 def recover(path: str | os.PathLike, backend: str | None = None, use_snapshots: bool = True,
@@ -88,7 +90,8 @@ def _recover_from(log: Path, snapshot: SnapshotInfo | None, backend, verify, on_
                          expect_chain=snapshot.chain if snapshot is not None else None,
                          handlers=machine.handlers)
     return Recovered(machine, result.last_seq, result.chain, result.torn_bytes,
-                     start_seq if snapshot is not None else 0, result.replayed, time.perf_counter() - started)
+                     start_seq if snapshot is not None else 0, result.replayed, time.perf_counter() - started,
+                     result.end, result.identity)
 
 
 def _genesis(log: Path) -> Genesis:

@@ -146,3 +146,40 @@ def test_the_file_journal_reads_back_what_it_wrote(tmp_path):
     assert [seq for seq, _ in records] == list(range(41, journaled.journal.seq + 1))
     assert reader.chain_at(journaled.journal.seq) == journaled.journal.chain
     reader.close()
+
+
+def test_opening_after_recovery_does_not_scan_the_journal_again(tmp_path, monkeypatch):
+    """Recovery verified every record; opening the journal for writing continues from its
+    reading when the file is still the one it read."""
+    from gateway.journal import file as journal_file
+
+    write_session(tmp_path / "j", 400)
+    scans = []
+    real_scan = journal_file.scan
+    monkeypatch.setattr(journal_file, "scan", lambda *a, **k: scans.append(a) or real_scan(*a, **k))
+    journaled = Journaled.open(tmp_path / "j", fsync="none")
+    assert scans == []
+    recovered = journaled.recovered
+    assert (journaled.journal.seq, journaled.journal.chain, journaled.journal.end) == \
+        (recovered.last_seq, recovered.chain, recovered.end)
+    journaled.submit(Deposit(account=0, amount=7))
+    journaled.commit()
+    journaled.close()
+    assert replay(tmp_path / "j").last_seq == recovered.last_seq + 1
+
+
+def test_a_journal_changed_since_it_was_read_is_scanned_again(tmp_path, monkeypatch):
+    from gateway.journal import file as journal_file
+
+    write_session(tmp_path / "j", 200)
+    recovered = recover(tmp_path / "j")
+    more = Journaled.open(tmp_path / "j", fsync="none")  # another writer adds a record after that reading
+    more.submit(Deposit(account=0, amount=3))
+    more.commit()
+    more.close()
+    scans = []
+    real_scan = journal_file.scan
+    monkeypatch.setattr(journal_file, "scan", lambda *a, **k: scans.append(a) or real_scan(*a, **k))
+    journal = FileJournal(str(tmp_path / "j" / "journal.log"), "none", read=recovered)
+    assert len(scans) == 1 and journal.seq == recovered.last_seq + 1
+    journal.close()
