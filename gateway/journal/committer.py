@@ -338,15 +338,6 @@ class GroupCommitter:
         await self.safe(self.journal.seq)
         return self.safe_seq
 
-    async def snapshot(self):
-        """Snapshot the machine at the current seq, once that seq is durable, off the loop."""
-        state = self.journaled.machine.export_state()
-        seq, chain = self.journal.seq, self.journal.chain
-        await self.flush()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self.journal.sync)
-        return await loop.run_in_executor(self._executor, write_snapshot, self.journaled.directory, seq, chain, state)
-
     async def close(self) -> None:
         if not self._failed:  # after a failed write nothing more becomes safe: do not wait for it
             await self.flush()

@@ -212,9 +212,9 @@ def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _with_mapped(path: str, supported_schema: int, use, seen: list | None = None):
-    """Map the journal read-only and call use(view, size), or return None for a header-only file.
-    `seen`, if given, receives the file's identity as read.
+def _with_mapped(path: str, supported_schema: int, use):
+    """Map the journal read-only and call use(view, size); (its result, or None for a header-only
+    file, and the file's stat as read).
 
     An error raised inside leaves memoryview slices of the map alive in its traceback; they are
     cleared before unmapping, so the caller sees that error and not a BufferError."""
@@ -222,14 +222,12 @@ def _with_mapped(path: str, supported_schema: int, use, seen: list | None = None
         read_file_header(fh.read(HEADER_SIZE), path, supported_schema)
         st = os.fstat(fh.fileno())
         size = st.st_size
-        if seen is not None:
-            seen.append(file_identity(st))
         if size == HEADER_SIZE:
-            return None, size
+            return None, st
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         view = memoryview(mm)
         try:
-            return use(view, size), size
+            return use(view, size), st
         except BaseException as exc:
             traceback.clear_frames(exc.__traceback__)
             raise
@@ -253,7 +251,8 @@ def scan(path: str, supported_schema: int, on_record=None, stop_after: int = 0, 
         seq, chain, end, chains = impl.scan_view(view, size, on_record, stop_after, MAX_PAYLOAD, set(chain_at))
         return seq, chain, end, chains, zeros_from(view, end, size)
 
-    found, size = _with_mapped(path, supported_schema, use)
+    found, st = _with_mapped(path, supported_schema, use)
+    size = st.st_size
     if found is None:
         return ScanResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {})
     seq, chain, end, chains, clean = found
@@ -281,12 +280,11 @@ def replay_file(path: str, supported_schema: int, skip_until: int, decode, execu
                                  set(chain_at), empty, empty_bytes, expect_chain, handlers)
         return found, zeros_from(view, found[2], size)
 
-    seen: list = []
-    result, size = _with_mapped(path, supported_schema, use, seen)
+    result, st = _with_mapped(path, supported_schema, use)
     if result is None:
-        return ReplayResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {}, 0, seen[0])
+        return ReplayResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {}, 0, file_identity(st))
     (seq, chain, end, chains, replayed), clean = result
-    return ReplayResult(seq, chain, end, 0 if clean else size - end, chains, replayed, seen[0])
+    return ReplayResult(seq, chain, end, 0 if clean else st.st_size - end, chains, replayed, file_identity(st))
 
 
 def iter_records(path: str, supported_schema: int) -> list[Record]:

@@ -12,7 +12,7 @@ from core.machine import Machine
 
 from .file import FileJournal, FsyncPolicy
 from .recovery import LOG_NAME, Recovered, journal_paths, recover
-from .snapshots import list_snapshots, prune_snapshots, write_snapshot
+from .snapshots import prune_snapshots, write_snapshot
 
 
 class Journaled:
@@ -56,8 +56,7 @@ class Journaled:
         # snapshots recovery refused (past the journal's end after a crash) go, or they would count
         # as one of the newest two kept and push out a usable one
         journaled._since_snapshot = recovered.replayed
-        prune_snapshots(directory, keep=len(list_snapshots(directory)), above=recovered.snapshot_seq
-                        if recovered.snapshot_seq else 0)
+        prune_snapshots(directory, above=recovered.snapshot_seq)
         return journaled
 
     def submit(self, command: AnyCommand) -> tuple[int, Outcome]:
