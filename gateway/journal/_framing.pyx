@@ -188,9 +188,26 @@ def scan_view(view, Py_ssize_t size, on_record, uint64_t stop_after, uint64_t ma
     return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains
 
 
+cdef Py_ssize_t after_anchor(const uint8_t* base, Py_ssize_t size, Py_ssize_t anchor, uint64_t seq,
+                             bytes expect_chain) except -1:
+    """The offset after the record at `anchor`, checked to be whole (its CRC) and to be record seq
+    with the chain value expect_chain; SnapshotMismatch if it is not."""
+    cdef uint32_t length
+    cdef Py_ssize_t end
+    if anchor < HEADER or anchor + OVERHEAD > size:
+        raise SnapshotMismatch(f"the snapshot's record offset {anchor} is outside the journal")
+    length = load_u32(base + anchor)
+    end = anchor + OVERHEAD + length
+    if (end > size or <uint32_t>crc32(crc32(0, base + anchor + 8, 24), base + anchor + OVERHEAD, length)
+            != load_u32(base + anchor + 4) or load_u64(base + anchor + 8) != seq
+            or memcmp(base + anchor + 16, PyBytes_AS_STRING(expect_chain), 16) != 0):
+        raise SnapshotMismatch(f"the journal's record at offset {anchor} is not the snapshot's seq {seq}")
+    return end
+
+
 def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, encode, on_mismatch, on_entry,
                 uint64_t max_payload, chain_at, empty=None, bytes empty_bytes=None, bytes expect_chain=None,
-                dict handlers=None):
+                dict handlers=None, Py_ssize_t anchor=0):
     """Verify every record like scan_view and, for each after seq skip_until, decode its command,
     execute it and compare the encoded outcome with the recorded bytes. `empty` is the outcome
     most commands share and `empty_bytes` its encoding, reused instead of encoding it again.
@@ -200,7 +217,11 @@ def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, enc
 
     on_mismatch(seq, command, outcome, recorded_view) is called when the bytes differ (it decides
     whether that is a divergence); on_entry(seq, command, outcome, recorded_view), if given, sees
-    every replayed record. Returns (last_seq, chain, end_offset, chains, replayed)."""
+    every replayed record. Returns (last_seq, chain, end_offset, chains, replayed).
+
+    `anchor`, if not 0 (with expect_chain), is the offset of record skip_until: reading starts
+    after it, from the snapshot's chain, and the records before it are not read at all
+    (SnapshotMismatch if that record is not there, whole, with that chain)."""
     cdef const uint8_t[::1] buf = view
     cdef const uint8_t* base = &buf[0]
     cdef Py_ssize_t pos = HEADER, start, end
@@ -210,6 +231,10 @@ def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, enc
     cdef bytes encoded
     chains = {}
     memcpy(chain, b"\0" * 16, 16)
+    if anchor and expect_chain is not None:
+        pos = after_anchor(base, size, anchor, skip_until, expect_chain)
+        seq = skip_until
+        memcpy(chain, PyBytes_AS_STRING(expect_chain), 16)
     while verify_next(base, pos, size, seq, chain, max_payload):
         seq += 1
         length = load_u32(base + pos)

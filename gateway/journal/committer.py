@@ -260,7 +260,7 @@ class GroupCommitter:
         refuses a snapshot past the journal's end and takes the older one kept beside it."""
         journaled, journal = self.journaled, self.journal
         journaled._since_snapshot = 0  # a failed snapshot is tried again snapshot_every records later
-        seq, chain, directory = journal.seq, journal.chain, journaled.directory
+        seq, chain, offset, directory = journal.seq, journal.chain, journal.last_offset, journaled.directory
         gateway_pid = os.getpid()
         try:
             pid = os.fork()
@@ -269,7 +269,7 @@ class GroupCommitter:
             log.exception("snapshot at seq %s not started: fork failed", seq)
             return
         if pid == 0:
-            _write_snapshot_child(journaled.machine, directory, seq, chain, gateway_pid)  # never returns
+            _write_snapshot_child(journaled.machine, directory, seq, chain, offset, gateway_pid)  # never returns
         self._snapshot_pid, self._snapshot_seq = pid, seq
         try:
             self._snapshot_fd = os.pidfd_open(pid)
@@ -378,7 +378,7 @@ def _reap(pid: int, timeout_s):
         return None
 
 
-def _write_snapshot_child(machine, directory, seq: int, chain: bytes, gateway_pid: int) -> None:
+def _write_snapshot_child(machine, directory, seq: int, chain: bytes, offset: int, gateway_pid: int) -> None:
     """The forked child: write the machine's snapshot, keep the newest two, exit. It shares
     nothing with the gateway but the memory the fork copied: its own copies of the gateway's
     sockets and files are closed first (a listening port or a client's connection must not
@@ -400,7 +400,7 @@ def _write_snapshot_child(machine, directory, seq: int, chain: bytes, gateway_pi
         if os.getppid() != gateway_pid:  # the gateway died before prctl: nobody waits for this one
             os._exit(1)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-        write_snapshot(directory, seq, chain, machine.export_state())
+        write_snapshot(directory, seq, chain, machine.export_state(), offset)
         prune_snapshots(directory)
         code = 0
     except BaseException:

@@ -6,7 +6,7 @@ cdef class FileJournal:
     cdef public object policy, chain
     cdef public double interval_s, _last_sync
     cdef public bytearray _pending
-    cdef public long long torn_bytes, seq, written_seq, durable_seq, end, allocated, preallocate
+    cdef public long long torn_bytes, seq, written_seq, durable_seq, end, allocated, preallocate, last_offset
     cdef public int fd
 
     cpdef long long append(self, payload)

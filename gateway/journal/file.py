@@ -84,6 +84,9 @@ class FileJournal:
             os.fsync(self.fd)
         os.lseek(self.fd, end, os.SEEK_SET)
         self.end = end  # the file offset after the last record handed out for writing
+        # where record `seq` starts (a snapshot at seq records it, so recovery can read from there);
+        # 0 until a record is appended: opening reads only where the records end
+        self.last_offset = 0
         self.allocated = os.fstat(self.fd).st_size  # what the file has room for (zeros after `end`)
         self.preallocate = PREALLOCATE  # 0: append without allocating ahead
         self.written_seq = self.seq  # handed to the OS
@@ -99,6 +102,7 @@ class FileJournal:
     def append(self, payload: bytes) -> int:
         """Frame a record after the last one; its seq. Not yet written: see commit()."""
         seq = self.seq + 1
+        self.last_offset = self.end + len(self._pending)
         self.chain = append_record(self._pending, seq, self.chain, payload)
         self.seq = seq
         return seq

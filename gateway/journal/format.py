@@ -100,14 +100,14 @@ class _PyFraming:
         return new
 
     @staticmethod
-    def scan_view(view: memoryview, size: int, on_record, stop_after: int, max_payload: int, chain_at, chains=None):
+    def scan_view(view: memoryview, size: int, on_record, stop_after: int, max_payload: int, chain_at, chains=None,
+                  start=(HEADER_SIZE, 0, GENESIS_CHAIN)):
+        """`start`: (offset, seq, chain) to read on from: the file's first record by default."""
         unpack = RECORD_HEADER.unpack_from
         crc32 = zlib.crc32
         sha = hashlib.sha256
         pack_seq = _SEQ.pack
-        pos = HEADER_SIZE
-        seq = 0
-        chain = GENESIS_CHAIN
+        pos, seq, chain = start
         chains = {} if chains is None else chains
         while pos + FRAME_OVERHEAD <= size:
             length, crc, rseq, rchain = unpack(view, pos)
@@ -145,8 +145,11 @@ class _PyFraming:
 
     @classmethod
     def replay_view(cls, view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, max_payload,
-                    chain_at, empty=None, empty_bytes=None, expect_chain=None, handlers=None):
+                    chain_at, empty=None, empty_bytes=None, expect_chain=None, handlers=None, anchor=0):
         replayed = 0
+        start = (HEADER_SIZE, 0, GENESIS_CHAIN)
+        if anchor and expect_chain is not None:
+            start = (_after_anchor(view, size, anchor, skip_until, expect_chain), skip_until, expect_chain)
         chain_at = set(chain_at) | {skip_until}
         found = {}
 
@@ -170,10 +173,23 @@ class _PyFraming:
                 on_entry(seq, command, outcome, recorded)
             replayed += 1
 
-        seq, chain, pos, chains = cls.scan_view(view, size, on_record, 0, max_payload, chain_at, found)
+        seq, chain, pos, chains = cls.scan_view(view, size, on_record, 0, max_payload, chain_at, found, start)
         if expect_chain is not None and seq < skip_until:
             raise SnapshotMismatch(f"the snapshot is at seq {skip_until}, past the journal's end at seq {seq}")
         return seq, chain, pos, chains, replayed
+
+
+def _after_anchor(view, size: int, anchor: int, seq: int, expect_chain: bytes) -> int:
+    """The offset after the record at `anchor`, checked to be whole (its CRC) and to be record seq
+    with the chain value expect_chain (a snapshot's); SnapshotMismatch if it is not."""
+    if anchor < HEADER_SIZE or anchor + FRAME_OVERHEAD > size:
+        raise SnapshotMismatch(f"the snapshot's record offset {anchor} is outside the journal")
+    length, crc, rseq, rchain = RECORD_HEADER.unpack_from(view, anchor)
+    end = anchor + FRAME_OVERHEAD + length
+    if (end > size or zlib.crc32(view[anchor + FRAME_OVERHEAD:end], zlib.crc32(view[anchor + 8:anchor + 32])) != crc
+            or rseq != seq or rchain != expect_chain):
+        raise SnapshotMismatch(f"the journal's record at offset {anchor} is not the snapshot's seq {seq}")
+    return end
 
 
 def _select():
@@ -270,14 +286,16 @@ class ReplayResult(NamedTuple):
 
 
 def replay_file(path: str, supported_schema: int, skip_until: int, decode, execute, encode, on_mismatch,
-                on_entry=None, chain_at=(), impl=None, empty=None, expect_chain=None, handlers=None) -> ReplayResult:
-    """Verify every record and re-execute those after skip_until (see _framing.replay_view)."""
+                on_entry=None, chain_at=(), impl=None, empty=None, expect_chain=None, handlers=None,
+                anchor: int = 0) -> ReplayResult:
+    """Verify every record and re-execute those after skip_until (see _framing.replay_view); with an
+    anchor (the offset of record skip_until, whose chain is expect_chain), read only from there."""
     impl = impl or framing
     empty_bytes = None if empty is None else encode(empty)
 
     def use(view, size):
         found = impl.replay_view(view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, MAX_PAYLOAD,
-                                 set(chain_at), empty, empty_bytes, expect_chain, handlers)
+                                 set(chain_at), empty, empty_bytes, expect_chain, handlers, anchor)
         return found, zeros_from(view, found[2], size)
 
     result, st = _with_mapped(path, supported_schema, use)

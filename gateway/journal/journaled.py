@@ -82,7 +82,8 @@ class Journaled:
         self.journal.commit()
         self.journal.sync()
         self._since_snapshot = 0
-        return write_snapshot(self.directory, self.journal.seq, self.journal.chain, self.machine.export_state())
+        return write_snapshot(self.directory, self.journal.seq, self.journal.chain, self.machine.export_state(),
+                              self.journal.last_offset)
 
     def close(self) -> None:
         self.journal.close()

@@ -88,7 +88,7 @@ def _recover_from(log: Path, snapshot: SnapshotInfo | None, backend, verify, on_
     result = replay_file(str(log), SCHEMA_VERSION, start_seq, COMMAND_DECODER.decode, machine.execute,
                          ENCODER.encode, on_mismatch, entry_hook, empty=EMPTY_OUTCOME,
                          expect_chain=snapshot.chain if snapshot is not None else None,
-                         handlers=machine.handlers)
+                         handlers=machine.handlers, anchor=snapshot.offset if snapshot is not None else 0)
     return Recovered(machine, result.last_seq, result.chain, result.torn_bytes,
                      start_seq if snapshot is not None else 0, result.replayed, time.perf_counter() - started,
                      result.end, result.identity)

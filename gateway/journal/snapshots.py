@@ -1,12 +1,16 @@
 """Snapshots of the machine at a journal sequence number.
 
     header: magic b"BEACONS\\n", u16 format version, u16 schema version, u32 0,
-            u64 seq, 16-byte journal chain at seq, 32-byte BLAKE2b of the body, u64 body length
+            u64 seq, 16-byte journal chain at seq, 32-byte BLAKE2b of the body, u64 body length,
+            u64 offset of record seq in the journal file (format 2; 0: not known)
     body:   msgpack MachineState
 
 A snapshot is only used when its chain equals the journal's chain at its seq,
 so a snapshot from another journal, or of a journal since edited, is never
-loaded. Files are written to a temporary name, fsync'd and renamed.
+loaded. With the record's offset, recovery checks that record (whole, seq, chain)
+and reads the journal from there on, not from its start (docs/journal.md). Format 1
+files (no offset) are still read, from the journal's start. Files are written to a
+temporary name, fsync'd and renamed.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from core.machine import MachineState
 from .errors import JournalError
 
 MAGIC = b"BEACONS\n"
-FORMAT_VERSION = 1
-HEADER = struct.Struct("<8sHHIQ16s32sQ")
+FORMAT_VERSION = 2
+HEADER_V1 = struct.Struct("<8sHHIQ16s32sQ")
+HEADER = struct.Struct("<8sHHIQ16s32sQQ")
 _NAME = re.compile(r"^snapshot-(\d{12})\.snap$")
 _DECODER = msgspec.msgpack.Decoder(MachineState)
 
@@ -36,16 +41,18 @@ class SnapshotInfo(NamedTuple):
     path: Path
     seq: int
     chain: bytes
+    offset: int = 0  # of record seq in the journal file (0: not known, read the journal from its start)
 
 
 def snapshot_path(directory: Path, seq: int) -> Path:
     return Path(directory) / f"snapshot-{seq:012d}.snap"
 
 
-def write_snapshot(directory: Path, seq: int, chain: bytes, state: MachineState) -> Path:
+def write_snapshot(directory: Path, seq: int, chain: bytes, state: MachineState, offset: int = 0) -> Path:
+    """`offset`: where record seq starts in the journal file (FileJournal.last_offset), 0 if not known."""
     body = msgspec.msgpack.encode(state)
     header = HEADER.pack(MAGIC, FORMAT_VERSION, SCHEMA_VERSION, 0, seq, chain,
-                         hashlib.blake2b(body, digest_size=32).digest(), len(body))
+                         hashlib.blake2b(body, digest_size=32).digest(), len(body), offset)
     final = snapshot_path(directory, seq)
     tmp = final.with_suffix(".tmp")
     try:
@@ -74,18 +81,23 @@ def list_snapshots(directory: Path) -> list[SnapshotInfo]:
             continue
         with open(entry, "rb") as fh:
             head = fh.read(HEADER.size)
-        if len(head) < HEADER.size or head[:8] != MAGIC:
+        if len(head) < HEADER_V1.size or head[:8] != MAGIC:
             continue
-        _, fmt, schema, _, seq, chain, _, _ = HEADER.unpack(head)
-        if fmt == FORMAT_VERSION and schema <= SCHEMA_VERSION:
+        _, fmt, schema, _, seq, chain, _, _ = HEADER_V1.unpack_from(head)
+        if schema > SCHEMA_VERSION:
+            continue
+        if fmt == 1:
             out.append(SnapshotInfo(entry, seq, chain))
+        elif fmt == FORMAT_VERSION and len(head) == HEADER.size:
+            out.append(SnapshotInfo(entry, seq, chain, HEADER.unpack(head)[-1]))
     return sorted(out, key=lambda s: s.seq, reverse=True)
 
 
 def load_snapshot(info: SnapshotInfo) -> MachineState:
     data = info.path.read_bytes()
-    _, _, _, _, seq, chain, digest, length = HEADER.unpack_from(data)
-    body = memoryview(data)[HEADER.size:]
+    header = HEADER_V1 if HEADER_V1.unpack_from(data)[1] == 1 else HEADER
+    digest, length = header.unpack_from(data)[6:8]
+    body = memoryview(data)[header.size:]
     if len(body) != length or hashlib.blake2b(body, digest_size=32).digest() != digest:
         raise JournalError(f"{info.path}: snapshot body is damaged (length or hash mismatch)")
     return _DECODER.decode(body)

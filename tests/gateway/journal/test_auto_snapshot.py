@@ -12,6 +12,7 @@ from core.commands import Deposit, OpenAccount
 from core.tiers import DEFAULT_TIERS
 from gateway.journal import committer as committer_module
 from gateway.journal.committer import GroupCommitter
+from gateway.journal.format import RECORD_HEADER
 from gateway.journal.journaled import Journaled
 from gateway.journal.recovery import recover
 from gateway.journal.snapshots import list_snapshots, load_snapshot
@@ -62,6 +63,10 @@ async def test_a_snapshot_is_written_by_a_child_every_n_records_and_recovery_sta
     # the child wrote the machine exactly as of its seq, while the loop went on: deposits 1..n
     n = snapshot_seq - head
     assert _snapshot_cash(directory, snapshot_seq) == n * (n + 1) // 2
+    # and it says where its record is in the journal, for recovery to read from there
+    info = next(s for s in list_snapshots(directory) if s.seq == snapshot_seq)
+    _, _, seq_there, chain_there = RECORD_HEADER.unpack_from((directory / "journal.log").read_bytes(), info.offset)
+    assert info.offset > 0 and (seq_there, chain_there) == (snapshot_seq, info.chain)
     live = msgspec.msgpack.encode(committer.journaled.machine.export_state())
     await committer.close()
 
