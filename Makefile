@@ -43,10 +43,12 @@ bench: build
 	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=min,median,mean,iqr,max,rounds \
 		--benchmark-autosave --benchmark-save-data --benchmark-storage=file://bench/results
 	$(PY) -m bench.report
+	$(PY) -m bench.instructions
 	$(PY) -m bench.loadgen
 
 # The regression gate: a fresh run of the micro-benchmarks against bench/baseline.json
-# (normalised by a calibration benchmark; tolerance from the baseline runs' own noise).
+# (normalised by a calibration benchmark; tolerance from the baseline runs' own noise), and the
+# order path's instructions per order (callgrind; needs valgrind).
 bench-check: build
 	$(PY) -m bench.check
 

@@ -11,6 +11,13 @@ exceeds the baseline by more than max(MIN_TOLERANCE, NOISE_FACTOR x noise): the 
 each benchmark gets is what this machine's own repeat runs justify. An apparent regression
 is run again, alone, up to CONFIRMATIONS times, and counts only if it stays beyond tolerance
 every time (the VM's speed shifts for seconds at a time; a real regression does not go away).
+
+The order path is also held to its instruction count (bench/instructions.py: callgrind, which
+repeats to about 0.2 % where time moves by tens of per cent): one order per turn and ten, each
+against the baseline's `instructions` within INSTRUCTION_TOLERANCE. A change that makes the
+order path do 3 % more work is caught there, where no timing could see it. That part needs
+valgrind (`--no-instructions` leaves it out, and says so); `--baseline-instructions` measures
+it again without touching the micro-benchmarks' baseline.
 """
 
 from __future__ import annotations
@@ -23,12 +30,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .instructions import ValgrindMissing, per_order
+
 ROOT = Path(__file__).parents[1]
 BASELINE = Path(__file__).parent / "baseline.json"
 CALIBRATION = "bench/test_calibration.py::test_interpreter_loop"
 MIN_TOLERANCE = 0.25
 NOISE_FACTOR = 2.0
 CONFIRMATIONS = 2  # re-runs of apparent regressions before one counts
+#: How much more work per order the order path may do before it counts as a regression. Three
+#: repeats of one build spread by 0.17 % (234,252-234,657 instructions per order); a change of
+#: the kind that is worth measuring at all moves it by 1 % or more.
+INSTRUCTION_TOLERANCE = 0.02
+INSTRUCTION_BATCHES = (1, 10)
 
 
 def run_suite(only: list[str] | None = None) -> dict[str, float]:
@@ -95,11 +109,36 @@ def compare(baseline: dict, fresh: dict[str, float]) -> tuple[list[dict], list[s
     return rows, regressed
 
 
+def measure_instructions() -> dict[str, int]:
+    """{"batch_1": instructions per order, "batch_10": ...} of the order path (bench.instructions)."""
+    return {f"batch_{b}": per_order(b)["instructions_per_order"] for b in INSTRUCTION_BATCHES}
+
+
+def compare_instructions(baseline: dict, fresh: dict[str, int]) -> tuple[list[dict], list[str]]:
+    """The order path's instructions per order against the baseline's: rows, and what regressed."""
+    rows, regressed = [], []
+    for key, value in sorted(fresh.items()):
+        name = f"order path instructions per order, {key.replace('_', ' ')}"
+        before = baseline.get("instructions", {}).get(key)
+        if before is None:
+            rows.append({"name": name, "verdict": "new (not in the baseline)"})
+            continue
+        ratio, allowed = value / before, 1 + INSTRUCTION_TOLERANCE
+        verdict = "REGRESSION" if ratio > allowed else ("fewer" if ratio < 1 / allowed else "ok")
+        if verdict == "REGRESSION":
+            regressed.append(name)
+        rows.append({"name": name, "ratio": ratio, "allowed": allowed, "verdict": verdict,
+                     "detail": f"{value:,} against {before:,}"})
+    return rows, regressed
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| benchmark | fresh / baseline | allowed | verdict |", "|---|---|---|---|"]
     for r in rows:
         short = r["name"].replace("bench/", "").replace(".py::", " ")
-        if "ratio" in r:
+        if "detail" in r:
+            lines.append(f"| {short} ({r['detail']}) | {r['ratio']:.3f}x | {r['allowed']:.2f}x | {r['verdict']} |")
+        elif "ratio" in r:
             lines.append(f"| {short} | {r['ratio']:.2f}x | {r['allowed']:.2f}x | {r['verdict']} |")
         else:
             lines.append(f"| {short} | | | {r['verdict']} |")
@@ -111,14 +150,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", action="store_true", help="measure and write the baseline")
     parser.add_argument("--runs", type=int, default=3, help="runs for the baseline")
     parser.add_argument("--file", default=str(BASELINE))
+    parser.add_argument("--no-instructions", action="store_true",
+                        help="leave out the order path's instruction count (no valgrind here)")
+    parser.add_argument("--baseline-instructions", action="store_true",
+                        help="measure the order path's instructions into the baseline, and nothing else")
     args = parser.parse_args(argv)
     path = Path(args.file)
+    if args.baseline_instructions:
+        baseline = json.loads(path.read_text()) if path.exists() else {"benchmarks": {}}
+        baseline["instructions"] = measure_instructions()
+        path.write_text(json.dumps(baseline, indent=1, sort_keys=True) + "\n")
+        print(f"wrote the order path's instructions per order into {path}: {baseline['instructions']}")
+        return 0
     if args.baseline:
         runs = []
         for n in range(args.runs):
             print(f"baseline run {n + 1} of {args.runs} ...", flush=True)
             runs.append(run_suite())
         baseline = make_baseline(runs)
+        if not args.no_instructions:
+            baseline["instructions"] = measure_instructions()
         path.write_text(json.dumps(baseline, indent=1, sort_keys=True) + "\n")
         noise = sorted(e["noise"] for e in baseline["benchmarks"].values())
         print(f"wrote {path}: {len(noise)} benchmarks; noise between runs median {statistics.median(noise):.1%}, "
@@ -145,6 +196,15 @@ def main(argv: list[str] | None = None) -> int:
                 if name + "#yardstick" in again:
                     fresh[name + "#yardstick"] = again[name + "#yardstick"]
         rows, regressed = compare(baseline, fresh)
+    if args.no_instructions:
+        print("the order path's instruction count was left out (--no-instructions)")
+    else:
+        try:
+            more, worse = compare_instructions(baseline, measure_instructions())
+        except ValgrindMissing as exc:
+            print(f"{exc}; run with --no-instructions to check the rest", file=sys.stderr)
+            return 2
+        rows, regressed = rows + more, regressed + worse
     print(table(rows))
     if regressed:
         print(f"\n{len(regressed)} regression(s) beyond tolerance", file=sys.stderr)

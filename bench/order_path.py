@@ -70,7 +70,7 @@ def order_frames(count: int, start: int = 0) -> list[bytes]:
             for i in range(start, start + count)]
 
 
-async def measure(policy: str, batch: int, orders: int, reps: int) -> dict:
+async def measure(policy: str, batch: int, orders: int, reps: int, warmup: int = WARMUP) -> dict:
     directory = tempfile.mkdtemp(prefix="beacon-order-path-")
     config = msgspec.convert(merge(merge(BASE_CONFIG, {"engine": GATEWAY_ENGINE, "server": GATEWAY_SERVER}),
                                    {"journal": {"fsync": policy, "dir": f"{directory}/journal"}}), Config)
@@ -95,17 +95,17 @@ async def measure(policy: str, batch: int, orders: int, reps: int) -> dict:
                 await asyncio.sleep(0)
         await gateway.settled()
 
-    await play(order_frames(WARMUP))
+    await play(order_frames(warmup))
     cpu_us = []
     for rep in range(reps):
-        frames = order_frames(orders, WARMUP + rep * orders)
+        frames = order_frames(orders, warmup + rep * orders)
         gc.collect()
         before = time.thread_time()
         await play(frames)
         cpu_us.append((time.thread_time() - before) / orders * 1e6)
     sent = session.seq - 1  # all but the hello
     await gateway.stop()
-    total = WARMUP + reps * orders
+    total = warmup + reps * orders
     return {"policy": policy, "batch": batch, "orders": orders, "cpu_us_per_order": cpu_us,
             "min": min(cpu_us), "median": statistics.median(cpu_us), "messages_per_order": sent / total,
             "writes_per_batch": (transport.writes - 1) / (total / batch)}  # the hello had its own write
@@ -118,10 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=10, help="orders per loop turn")
     parser.add_argument("--orders", type=int, default=8_000, help="orders per repetition")
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=WARMUP, help="orders before the measured ones")
     args = parser.parse_args(argv)
-    if args.batch < 1 or args.orders < args.batch or args.reps < 1:
-        parser.error("need --batch >= 1, --orders >= --batch and --reps >= 1")
-    result = uvloop.run(measure(args.policy, args.batch, args.orders, args.reps))
+    if args.batch < 1 or args.orders < args.batch or args.reps < 1 or args.warmup < 0:
+        parser.error("need --batch >= 1, --orders >= --batch, --reps >= 1 and --warmup >= 0")
+    result = uvloop.run(measure(args.policy, args.batch, args.orders, args.reps, args.warmup))
     print(f"order path, fsync {result['policy']}, {result['batch']} orders per turn: "
           f"min {result['min']:.1f} µs CPU per order, median {result['median']:.1f} "
           f"({' '.join(f'{x:.1f}' for x in result['cpu_us_per_order'])}); "

@@ -302,6 +302,7 @@ class Gateway:
 
     def _send_to_broker(self) -> None:
         orders, self._to_broker = self._to_broker, []
+        self.broker.stream.hold()  # flushed below, whatever happens to each order
         for order, broker_order in orders:
             try:
                 self.broker.submit_nowait(broker_order)

@@ -88,12 +88,13 @@ class ReportStream:
         self._handler: Callable[[BrokerMessage], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduled = False
+        self._held = False  # a flush() is coming in this turn: put() needs no callback of its own
         self._waiter: asyncio.Future | None = None
 
     def put(self, message: BrokerMessage) -> None:
         self._items.append(message)
         if self._handler is not None:
-            if not self._scheduled:
+            if not (self._scheduled or self._held):
                 self._scheduled = True
                 self._loop.call_soon(self._deliver)
         elif self._waiter is not None and not self._waiter.done():
@@ -107,10 +108,17 @@ class ReportStream:
             self._scheduled = True
             self._loop.call_soon(self._deliver)
 
+    def hold(self) -> None:
+        """The caller flushes before its turn ends (the gateway, around sending a turn's orders):
+        what is put until then is not given a callback on the next turn, which would find
+        nothing left to deliver and cost the loop a callback per order."""
+        self._held = True
+
     def flush(self) -> None:
         """Hand what is waiting to the handler now, instead of on the next turn. The gateway calls it
         right after sending a turn's orders, so the in-process broker's acknowledgements are applied
         in the same turn; nowhere else, so that reports caused by a tick still follow the tick."""
+        self._held = False
         if self._handler is not None and self._items:
             self._deliver()
 

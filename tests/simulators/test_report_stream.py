@@ -41,6 +41,30 @@ def test_flush_delivers_at_once_and_the_scheduled_turn_finds_nothing_left():
     assert now == [1, 2] and later == [1, 2]  # not delivered twice
 
 
+def test_held_reports_schedule_no_callback_and_leave_with_the_flush():
+    """The gateway holds the stream while it sends a turn's orders and flushes after them: the
+    in-process broker's acknowledgements are delivered by that flush, with no callback left
+    behind for the next turn; after the flush, a report schedules its callback again."""
+    async def run():
+        loop = asyncio.get_running_loop()
+        stream, seen = ReportStream(), []
+        stream.listen(lambda m: seen.append(int(m.reason)))
+        stream.hold()
+        stream.put(status(1))
+        stream.put(status(2))
+        ready_while_held = len(loop._ready)
+        stream.flush()
+        delivered = list(seen)
+        stream.put(status(3))  # not held any more: on the next turn
+        ready_after = len(loop._ready)
+        await asyncio.sleep(0)
+        return ready_while_held, delivered, ready_after, list(seen)
+
+    ready_while_held, delivered, ready_after, seen = asyncio.run(run())
+    assert ready_while_held == 0 and delivered == [1, 2]
+    assert ready_after == 1 and seen == [1, 2, 3]
+
+
 def test_a_failing_report_is_logged_and_the_ones_behind_it_still_arrive(caplog):
     async def run():
         stream, seen = ReportStream(), []

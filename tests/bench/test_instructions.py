@@ -1,0 +1,46 @@
+"""bench.instructions: the order path's instructions per order under callgrind, and the gate's
+use of them. The arithmetic is checked on its own; one small real run checks the tool end to
+end (it needs valgrind, which the machine image has)."""
+
+import shutil
+
+import pytest
+
+from bench.check import INSTRUCTION_TOLERANCE, compare_instructions
+from bench.instructions import instructions_of, per_order
+
+VALGRIND_TAIL = """==123== Events    : Ir
+==123== Collected : 2217017240
+==123==
+==123== I   refs:      2,217,017,240
+"""
+
+
+def test_the_count_is_read_from_valgrinds_summary():
+    assert instructions_of(VALGRIND_TAIL) == 2_217_017_240
+    with pytest.raises(ValueError, match="no instruction count"):
+        instructions_of("==1== something else went wrong")
+
+
+def test_more_work_than_the_tolerance_allows_is_a_regression():
+    baseline = {"instructions": {"batch_1": 100_000, "batch_10": 50_000}}
+    over = round(100_000 * (1 + INSTRUCTION_TOLERANCE)) + 100
+    rows, regressed = compare_instructions(baseline, {"batch_1": over, "batch_10": 50_500})
+    assert regressed == ["order path instructions per order, batch 1"]
+    verdicts = {r["name"]: r["verdict"] for r in rows}
+    assert verdicts["order path instructions per order, batch 10"] == "ok"  # 1 %: within
+    rows, regressed = compare_instructions(baseline, {"batch_1": 90_000, "batch_10": 50_000})
+    assert regressed == [] and rows[0]["verdict"] == "fewer"
+
+
+def test_a_count_missing_from_the_baseline_is_reported_not_failed():
+    rows, regressed = compare_instructions({"benchmarks": {}}, {"batch_1": 1})
+    assert regressed == [] and rows[0]["verdict"].startswith("new")
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_a_real_count_of_the_order_path():
+    result = per_order(batch=1, orders=20, warmup=20)
+    # an order is tens of thousands of instructions (about 235,000 here): a count of start-up
+    # alone, or of nothing, would not be
+    assert result["orders"] == 20 and 20_000 < result["instructions_per_order"] < 5_000_000
