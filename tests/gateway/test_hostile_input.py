@@ -47,6 +47,8 @@ HOSTILE = [
     (order(client_order_id=""), "BAD_MESSAGE", "$.client_order_id"),
     (order(client_order_id="x" * 65), "BAD_MESSAGE", "$.client_order_id"),
     (order(client_order_id="has space"), "BAD_MESSAGE", "$.client_order_id"),
+    (order(client_order_id="newline\n"), "BAD_MESSAGE", "$.client_order_id"),
+    ('{"type": "cancel", "req_id": "x", "account": 1, "client_order_id": "a\\n"}', "BAD_MESSAGE", "$.client_order_id"),
     (order(req_id="r" * 100), "BAD_MESSAGE", "$.req_id"),
     (order(surprise=1), "BAD_MESSAGE", "unknown field `surprise`"),
     (order(order_type="stop"), "BAD_MESSAGE", "$.order_type"),

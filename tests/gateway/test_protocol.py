@@ -60,3 +60,41 @@ def test_valid_messages_round_trip():
         decoded = p.JSON_DECODER.decode(json.dumps(message).encode())
         assert msgspec.json.decode(p.JSON_ENCODER.encode(decoded)) == {**message, **{
             k: v for k, v in msgspec.to_builtins(decoded).items() if k not in message}}
+
+
+# A new order's instrument code and client order id are checked without regular expressions (for
+# speed: NewOrder.__post_init__); they must accept exactly what the patterns of Code and
+# ClientOrderId accept, which every other request still uses.
+_CODE, _CLIENT_ORDER_ID = msgspec.json.Decoder(p.Code), msgspec.json.Decoder(p.ClientOrderId)
+
+
+def _refused_by_pattern(decoder, value: str) -> bool:
+    try:
+        decoder.decode(json.dumps(value).encode())
+    except msgspec.ValidationError:
+        return True
+    return False
+
+
+_ORDER = {"type": "new_order", "req_id": "1", "account": 1, "side": "buy", "qty": 100, "price": 4336}
+_AWKWARD = st.text(alphabet=st.characters(max_codepoint=0x7f) | st.sampled_from("０１２３٣४ ¹²\u00a0é"), max_size=70)
+_CODES = st.one_of(st.from_regex(r"\A[0-9]{6}\Z"), _AWKWARD,
+                   st.text(alphabet="0123456789０１٣४¹", min_size=6, max_size=6))  # digits that are not 0-9
+_CLIENT_ORDER_IDS = st.one_of(st.from_regex(r"\A[\x21-\x7e]{1,64}\Z"), _AWKWARD)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_CODES, _CLIENT_ORDER_IDS, st.sampled_from([p.JSON_DECODER, p.MSGPACK_DECODER]))
+def test_a_new_orders_code_and_client_order_id_follow_the_patterns_exactly(code, client_order_id, decoder):
+    fields = {"instrument": code, "client_order_id": client_order_id}
+    wrong = {f"$.{name}" for name, decoder_of, value in (("instrument", _CODE, code),
+                                                          ("client_order_id", _CLIENT_ORDER_ID, client_order_id))
+             if _refused_by_pattern(decoder_of, value)}
+    encode = msgspec.msgpack.encode if decoder is p.MSGPACK_DECODER else msgspec.json.encode
+    try:
+        order = decoder.decode(encode({**_ORDER, **fields}))
+    except msgspec.ValidationError as exc:
+        assert any(path in str(exc) for path in wrong), (fields, str(exc))  # refused, naming a wrong field
+    else:
+        assert not wrong, (fields, wrong)
+        assert (order.instrument, order.client_order_id) == (code, client_order_id)
