@@ -90,6 +90,7 @@ class Gateway:
         self.reconciling: asyncio.Task | None = None  # the close's reconciliation, while it waits
         self.started = False
         self.busy_poll: BusyPoll | None = None  # [server] busy_poll_us: the loop polls after each request
+        self._broker_keeps_our_clock = False  # its reports' timestamps are the gateway's time (start())
 
     # ================================================================= start and stop
     async def start(self) -> None:
@@ -133,6 +134,8 @@ class Gateway:
                                           trading_day=self.machine.engine.platform()["trading_day"])
             self._load_custodian_books()
             await self._close_orders_the_broker_lost()
+        # the in-process broker runs on the gateway's simulated clock and stamps its reports with it
+        self._broker_keeps_our_clock = self.broker.books is not None
         if cfg.demo.accounts:
             await self._open_demo_accounts()
         alerts = cfg.alerts
@@ -241,7 +244,7 @@ class Gateway:
                                        detail="the broker connection is down; the order was not sent"))
             return
         command = PlaceOrder(account=request.account, instrument=request.instrument, side=side, price=price,
-                             qty=request.qty, client_order_id=request.client_order_id, ts=self.now())
+                             qty=request.qty, client_order_id=request.client_order_id, ts=self.clock.now())
 
         def answered(seq: int) -> None:
             self.metrics.order_latency.observe(time.monotonic() - received)
@@ -254,7 +257,7 @@ class Gateway:
                 reject = events[0]
                 self.metrics.rejects.labels(str(reject.code), reject.reason).inc()
 
-        seq, outcome, events = self.submit(command, answered)
+        seq, outcome, events = self.committer.submit(command, answered)  # (self.submit, one call less)
         self.answers[seq] = (session, request.req_id)  # publish() answers the requester with its req_id
 
     def _aggressive_price(self, code: str, side: int) -> int:
@@ -341,16 +344,16 @@ class Gateway:
             log.warning("broker %s: %s", "connected" if message.connected else "disconnected", message.reason)
             return
         report: ExecutionReport = message
-        self.metrics.broker_report(report.exec_type).inc()
+        kind = report.exec_type
+        self.metrics.count_report(kind)
         try:
             order = int(report.cl_ord_id)
         except ValueError:
             log.error("broker report for an order we never sent: %r", report)
             return
-        kind = report.exec_type
-        ts = report.ts if self.broker.books is not None else self.now()  # a remote broker's clock is not ours
+        ts = report.ts if self._broker_keeps_our_clock else self.clock.now()  # a remote broker's clock is not ours
         if kind == "new":
-            self.submit(BrokerAck(order=order, broker_order_id=report.broker_order_id, ts=ts))
+            self.committer.submit(BrokerAck(order=order, broker_order_id=report.broker_order_id, ts=ts))
         elif kind in ("fill", "partial_fill"):
             self.metrics.fills.inc()
             self.submit(Fill(order=order, qty=report.last_qty, price=report.last_px, exec_id=report.exec_id, ts=ts))
