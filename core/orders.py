@@ -82,7 +82,7 @@ class OrderRecord(msgspec.Struct, kw_only=True, gc=False):
 
     @property
     def remaining(self) -> int:
-        return self.qty - self.filled if self.state.open else 0
+        return self.qty - self.filled if self.state in _OPEN else 0  # (not state.open: a call less per update)
 
 
 class FillRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -134,7 +134,7 @@ class OrderRegistry:
         if target is None:
             raise ValueError(f"order {order} in state {record.state.value} cannot take '{event}'")
         record.state = target
-        if not target.open:
+        if target not in _OPEN:
             self._open.get(record.account, {}).pop(order, None)
         return record
 

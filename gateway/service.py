@@ -473,7 +473,7 @@ class Gateway:
                 message = p.OrderAck(order_id=event.order, client_order_id=event.client_order_id,
                                      account=event.account, instrument=event.instrument, side=event.side,
                                      qty=event.qty, price=event.price, reserved=event.reserved,
-                                     status=record.state.value if record else "pending_new",
+                                     status=_STATUS[record.state] if record else "pending_new",
                                      liquidation=event.liquidation)
                 self._to_order_watchers(event.account, message, self.answers.pop(event.seq, None))
                 touched.add(event.account)
@@ -493,7 +493,7 @@ class Gateway:
                                        qty=event.qty, price=event.price, exec_id=event.exec_id,
                                        commission=event.commission, stamp_duty=event.stamp_duty,
                                        transfer_fee=event.transfer_fee, filled=event.filled, remaining=event.remaining,
-                                       status=record.state.value if record else "")
+                                       status=_STATUS[record.state] if record else "")
                 self._to_order_watchers(event.account, message, None)
                 touched.add(event.account)
             elif kind is MarginStateChanged:
@@ -628,6 +628,8 @@ class Gateway:
 
 
 _NEW, _CANCEL_PENDING = OrderState.NEW.value, OrderState.CANCEL_PENDING.value
+# each state's name as sent to clients: a dict lookup, where an enum's .value is two Python-level calls
+_STATUS = {state: state.value for state in OrderState}
 
 _ALERTS = {
     MarginState.NORMAL: "collateral ratio back above the warning line",
