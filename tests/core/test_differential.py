@@ -300,3 +300,19 @@ def test_a_long_scripted_session_matches(backend=None):
         if step % 25 == 0:
             engines.check_everything()
     engines.check_everything()
+
+
+def test_a_default_settled_at_the_day_roll_pays_the_days_interest_first():
+    """Found by a random run: the day roll accrues interest, and the same roll's re-evaluation
+    defaults a wiped-out account, whose covered shortfall lowers the accrued interest first
+    (DOMAIN 5 and 8). The engines agreed; the harness's expectation of the accrued interest had
+    left the default out."""
+    config = EngineConfig(order_burst=3, max_open_orders=4, enforce_session=False, price_collar_bp=500,
+                          backstop_line=0)
+    engines = start(config, [(0, 5_000_000, [(0, 30)]), (0, 5_000_000, [(6, 30)])])
+    for command in [("order", 0, 0, 1, -1100, ("lots", 100), None, False), ("crash", 0, 3, False, True),
+                    ("open", 0), ("fill", 0, "all", 0), ("fill", 0, "all", 0), ("crash", 0, 1, False, True),
+                    ("cancel", 0), ("halt", 6, True), ("crash", 0, 1, False, True), ("crash", 0, 3, False, True)]:
+        run(engines, command)
+        engines.check_everything()
+    assert engines.shortfall > 0  # the roll did settle a default
