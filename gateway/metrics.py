@@ -55,13 +55,6 @@ class Metrics:
             tally = self._reports[exec_type] = Tally()
         return tally
 
-    def count_report(self, exec_type: str) -> None:
-        """One broker report of this type (on every order: one call, not two)."""
-        tally = self._reports.get(exec_type)
-        if tally is None:
-            tally = self._reports[exec_type] = Tally()
-        tally.value += 1
-
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
