@@ -242,17 +242,17 @@ class Machine:
         # A cancel request changes nothing in the engine; it is checked so that a request for
         # an unknown or finished order is answered with the reason. Never blocked by risk.
         status = self.engine.order_status(command.order)
-        if status == OrderStatus.OPEN and self.registry.can(command.order, "cancel"):
-            self.registry.move(command.order, "cancel")
+        if status == OrderStatus.OPEN and self.registry.try_move(command.order, "cancel") is not None:
             return _EMPTY
         code = RejectCode.UNKNOWN_ORDER if status == 0 else RejectCode.ORDER_NOT_OPEN
         return Outcome(int(code), (command.order,))
 
     def _broker_ack(self, command: BrokerAck) -> Outcome:
-        if not self.registry.can(command.order, "ack"):
+        record = self.registry.try_move(command.order, "ack")
+        if record is None:
             known = command.order in self.registry.orders
             return Outcome(int(RejectCode.ORDER_NOT_OPEN if known else RejectCode.UNKNOWN_ORDER), (command.order,))
-        self.registry.move(command.order, "ack").broker_order_id = command.broker_order_id
+        record.broker_order_id = command.broker_order_id
         return _EMPTY
 
     def _broker_cancel_reject(self, command: BrokerCancelReject) -> Outcome:

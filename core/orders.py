@@ -129,10 +129,21 @@ class OrderRegistry:
 
     def move(self, order: int, event: str) -> OrderRecord:
         """Apply an event to an order's state; ValueError if the order cannot make that transition."""
-        record = self.orders[order]
+        record = self.try_move(order, event)
+        if record is None:
+            record = self.orders[order]  # (KeyError for an order that does not exist)
+            raise ValueError(f"order {order} in state {record.state.value} cannot take '{event}'")
+        return record
+
+    def try_move(self, order: int, event: str) -> OrderRecord | None:
+        """Apply an event to an order's state, if the order exists and can make that transition;
+        None (and nothing changed) if not. `can` and `move` in one lookup, for the order path."""
+        record = self.orders.get(order)
+        if record is None:
+            return None
         target = TRANSITIONS.get((record.state, event))
         if target is None:
-            raise ValueError(f"order {order} in state {record.state.value} cannot take '{event}'")
+            return None
         record.state = target
         if target not in _OPEN:
             self._open.get(record.account, {}).pop(order, None)

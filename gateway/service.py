@@ -575,7 +575,10 @@ class Gateway:
                     session.send(message)
             return
         origin, req_id = answer
-        others = [session for session in watchers if session is not origin] if watchers else ()
+        if not watchers or (len(watchers) == 1 and origin in watchers):
+            others = ()  # the common case: the requester is the only one watching (no list to build)
+        else:
+            others = [session for session in watchers if session is not origin]
         for session in others:
             session.send(message)
         if not origin.closed:

@@ -83,12 +83,15 @@ class Session:
     def send(self, message: p.Push) -> None:
         if self.closed and not self._close_code:
             return
-        self.queue.append(message)
-        if len(self.queue) > self.settings.send_queue_limit:
+        queue = self.queue
+        queue.append(message)
+        if len(queue) > self.settings.send_queue_limit:
             self.gateway.metrics.slow_consumers.inc()
             self.close_soon(CLOSE_SLOW, "slow consumer: too many unread order and account messages", flush=False)
             return
-        self._queued()
+        if not self._dirty:  # (_queued, inlined: two sends per order)
+            self._dirty = True
+            self.gateway.outbox.add(self)
 
     def send_market(self, message: p.Market) -> None:
         if self.closed:
@@ -137,24 +140,33 @@ class Session:
                 self._wake.set()  # everything queued before the close has gone: the writer closes
             return
         queue, market, encode, first = self.queue, self.market, self.encode, self._first_byte
-        parts = []
-        traced = [] if self._trace is not None else None
-        seq = self.seq
-        while queue or market:
-            message = queue.popleft() if queue else market.pop(next(iter(market)))
-            seq += 1
-            message.seq = seq
-            if traced is not None and getattr(message, "req_id", None):
-                traced.append(message.req_id)
+        if len(queue) == 1 and not market and self._trace is None:
+            # the common case at one order per turn (an answer, or an update): one frame, no list to join
+            message = queue.popleft()
+            message.seq = self.seq = self.seq + 1
             payload = encode(message)
             n = len(payload)
-            parts.append(_HEADER1(first, n) if n < 126 else _HEADER2(first, 126, n) if n < 65536
-                         else _HEADER3(first, 127, n))
-            parts.append(payload)
-        self.seq = seq
-        if traced:  # stamped before the write: on loopback the client can read it before write() returns
-            self._trace.on_answered(traced)
-        transport.write(b"".join(parts))
+            transport.write((_HEADER1(first, n) if n < 126 else _HEADER2(first, 126, n) if n < 65536
+                             else _HEADER3(first, 127, n)) + payload)
+        else:
+            parts = []
+            traced = [] if self._trace is not None else None
+            seq = self.seq
+            while queue or market:
+                message = queue.popleft() if queue else market.pop(next(iter(market)))
+                seq += 1
+                message.seq = seq
+                if traced is not None and getattr(message, "req_id", None):
+                    traced.append(message.req_id)
+                payload = encode(message)
+                n = len(payload)
+                parts.append(_HEADER1(first, n) if n < 126 else _HEADER2(first, 126, n) if n < 65536
+                             else _HEADER3(first, 127, n))
+                parts.append(payload)
+            self.seq = seq
+            if traced:  # stamped before the write: on loopback the client can read it before write() returns
+                self._trace.on_answered(traced)
+            transport.write(b"".join(parts))
         self.last_out = time.monotonic()
         if transport.get_write_buffer_size() > HIGH_WATER:
             # the client is not keeping up: stop writing until the buffer drains (the heartbeat task

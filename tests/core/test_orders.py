@@ -42,6 +42,30 @@ def test_impossible_transitions_are_refused(state, event):
     assert registry.orders[1].state is state
 
 
+@pytest.mark.parametrize("state,event", [(S.FILLED, "fill"), (S.CANCELED, "ack"), (S.CANCEL_PENDING, "cancel"),
+                                         (S.EXPIRED, "closed:canceled"), (S.NEW, "teleport")])
+def test_try_move_refuses_without_raising_or_changing_anything(state, event):
+    registry = registry_with(state)
+    open_before = registry.open_of(registry.orders[1].account)
+    assert registry.try_move(1, event) is None
+    assert registry.orders[1].state is state
+    assert registry.open_of(registry.orders[1].account) == open_before
+
+
+def test_try_move_on_an_unknown_order_is_none_and_move_a_key_error():
+    registry = registry_with(S.NEW)
+    assert registry.try_move(99, "ack") is None
+    with pytest.raises(KeyError):
+        registry.move(99, "ack")
+
+
+def test_try_move_moves_like_move_and_closes_the_order_in_the_open_book():
+    registry = registry_with(S.NEW)
+    account = registry.orders[1].account
+    assert registry.try_move(1, "closed:canceled").state is S.CANCELED
+    assert registry.open_of(account) == []
+
+
 def test_a_refused_cancel_goes_back_to_where_the_order_is():
     registry = registry_with(S.NEW)
     registry.orders[1].broker_order_id = "X"

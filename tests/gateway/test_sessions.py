@@ -124,6 +124,23 @@ def test_a_batch_of_answers_leaves_in_one_write_in_order():
     assert [(m["req_id"], m["seq"]) for m in sent] == [(str(n), n + 1) for n in range(5)]
 
 
+def test_one_message_alone_is_framed_for_each_length_header():
+    """A flush of one message (the common case, framed without a list): payloads under 126 bytes,
+    under 64 KiB and over it each get their RFC 6455 length header, and seqs follow on."""
+    async def run():
+        transport = StuckTransport(stuck=False)
+        gateway = FakeGateway()
+        session = stuck_session(gateway, transport)
+        for size in (1, 200, 70_000):
+            session.send(p.Error(req_id=str(size), code="X", message="x" * size))
+            gateway.outbox.flush()
+        return transport.frames()
+
+    sent = asyncio.run(run())
+    assert [(m["req_id"], len(m["message"]), m["seq"]) for m in sent] == [("1", 1, 1), ("200", 200, 2),
+                                                                          ("70000", 70_000, 3)]
+
+
 def test_order_messages_are_never_dropped_and_too_many_close_the_connection():
     async def run():
         transport = StuckTransport()
