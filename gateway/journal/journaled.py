@@ -61,7 +61,7 @@ class Journaled:
 
     def submit(self, command: AnyCommand) -> tuple[int, Outcome]:
         """Apply and append; (seq, outcome). Durable only after commit()."""
-        outcome = self.machine.execute(command)
+        outcome = self.machine.handlers[type(command)](command)  # (Machine.execute, a Python call less per command)
         seq = self.journal.append(encode_entry(command, outcome))
         self._since_snapshot += 1
         return seq, outcome
