@@ -70,8 +70,9 @@ def order_frames(count: int, start: int = 0) -> list[bytes]:
             for i in range(start, start + count)]
 
 
-async def measure(policy: str, batch: int, orders: int, reps: int, warmup: int = WARMUP) -> dict:
-    directory = tempfile.mkdtemp(prefix="beacon-order-path-")
+async def started_gateway(policy: str, directory: str) -> Gateway:
+    """The load generator's gateway (engine and server settings), started, with a mark for the
+    instrument and a funded account 0: what the measured orders need."""
     config = msgspec.convert(merge(merge(BASE_CONFIG, {"engine": GATEWAY_ENGINE, "server": GATEWAY_SERVER}),
                                    {"journal": {"fsync": policy, "dir": f"{directory}/journal"}}), Config)
     gateway = Gateway(config)
@@ -80,6 +81,11 @@ async def measure(policy: str, batch: int, orders: int, reps: int, warmup: int =
                            ask=4337, ask_size=0, lock=0))
     gateway.submit(Deposit(account=0, amount=10**13))
     await gateway.settled()
+    return gateway
+
+
+async def measure(policy: str, batch: int, orders: int, reps: int, warmup: int = WARMUP) -> dict:
+    gateway = await started_gateway(policy, tempfile.mkdtemp(prefix="beacon-order-path-"))
     transport = CountingTransport()
     session = Session(gateway, _Socket(), False, "bench", transport=transport)
     session.start()
