@@ -165,12 +165,12 @@ cdef int verify_next(const uint8_t* base, Py_ssize_t pos, Py_ssize_t size, uint6
 def scan_view(view, Py_ssize_t size, on_record, uint64_t stop_after, uint64_t max_payload, chain_at):
     """Verify the records in view[HEADER:size]; call on_record(seq, payload_view) for each.
 
-    Returns (last_seq, chain, end_offset, chains) where chains maps the seqs in chain_at to
-    their chain values. Raises CorruptJournal naming the seq of a damaged or misplaced record
-    that is not the torn tail."""
+    Returns (last_seq, chain, end_offset, chains, last_offset) where chains maps the seqs in
+    chain_at to their chain values and last_offset is where the last whole record starts (0: none).
+    Raises CorruptJournal naming the seq of a damaged or misplaced record that is not the torn tail."""
     cdef const uint8_t[::1] buf = view
     cdef const uint8_t* base = &buf[0]
-    cdef Py_ssize_t pos = HEADER, start
+    cdef Py_ssize_t pos = HEADER, start, last = 0
     cdef uint64_t seq = 0
     cdef uint8_t chain[16]
     chains = {}
@@ -178,6 +178,7 @@ def scan_view(view, Py_ssize_t size, on_record, uint64_t stop_after, uint64_t ma
     while verify_next(base, pos, size, seq, chain, max_payload):
         seq += 1
         start = pos + OVERHEAD
+        last = pos
         pos = start + load_u32(base + pos)
         if chain_at and seq in chain_at:
             chains[seq] = PyBytes_FromStringAndSize(<char*>chain, 16)
@@ -185,7 +186,7 @@ def scan_view(view, Py_ssize_t size, on_record, uint64_t stop_after, uint64_t ma
             on_record(seq, view[start:pos])
         if stop_after and seq >= stop_after:
             break
-    return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains
+    return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains, last
 
 
 cdef Py_ssize_t after_anchor(const uint8_t* base, Py_ssize_t size, Py_ssize_t anchor, uint64_t seq,
@@ -217,14 +218,15 @@ def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, enc
 
     on_mismatch(seq, command, outcome, recorded_view) is called when the bytes differ (it decides
     whether that is a divergence); on_entry(seq, command, outcome, recorded_view), if given, sees
-    every replayed record. Returns (last_seq, chain, end_offset, chains, replayed).
+    every replayed record. Returns (last_seq, chain, end_offset, chains, replayed, last_offset), the
+    last being where the last whole record starts (0: none).
 
     `anchor`, if not 0 (with expect_chain), is the offset of record skip_until: reading starts
     after it, from the snapshot's chain, and the records before it are not read at all
     (SnapshotMismatch if that record is not there, whole, with that chain)."""
     cdef const uint8_t[::1] buf = view
     cdef const uint8_t* base = &buf[0]
-    cdef Py_ssize_t pos = HEADER, start, end
+    cdef Py_ssize_t pos = HEADER, start, end, last = 0
     cdef uint64_t seq = 0, replayed = 0
     cdef uint32_t length, command_len
     cdef uint8_t chain[16]
@@ -233,6 +235,7 @@ def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, enc
     memcpy(chain, b"\0" * 16, 16)
     if anchor and expect_chain is not None:
         pos = after_anchor(base, size, anchor, skip_until, expect_chain)
+        last = anchor  # (checked whole: the last record so far)
         seq = skip_until
         memcpy(chain, PyBytes_AS_STRING(expect_chain), 16)
     while verify_next(base, pos, size, seq, chain, max_payload):
@@ -259,10 +262,11 @@ def replay_view(view, Py_ssize_t size, uint64_t skip_until, decode, execute, enc
             if on_entry is not None:
                 on_entry(seq, command, outcome, view[start + 4 + command_len:end])
             replayed += 1
+        last = pos
         pos = end
     if expect_chain is not None and seq < skip_until:
         raise SnapshotMismatch(f"the snapshot is at seq {skip_until}, past the journal's end at seq {seq}")
-    return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains, replayed
+    return seq, PyBytes_FromStringAndSize(<char*>chain, 16), pos, chains, replayed, last
 
 
 def zeros_from(view, Py_ssize_t start, Py_ssize_t size):

@@ -70,11 +70,12 @@ class FileJournal:
             if read is None or tuple(read.identity) != file_identity(st):
                 read = scan(self.path, SCHEMA_VERSION)
             self.seq, self.chain, end, self.torn_bytes = read.last_seq, read.chain, read.end, read.torn_bytes
+            last_offset = read.last_offset
             if self.torn_bytes and not truncate_torn_tail:
                 os.close(self.fd)
                 raise JournalError(f"{self.path}: {self.torn_bytes} bytes of a torn record after seq {self.seq}")
         else:
-            self.seq, self.chain, end = 0, GENESIS_CHAIN, HEADER_SIZE
+            self.seq, self.chain, end, last_offset = 0, GENESIS_CHAIN, HEADER_SIZE, 0
         if not exists:
             os.write(self.fd, file_header(SCHEMA_VERSION))
             os.fsync(self.fd)
@@ -85,8 +86,8 @@ class FileJournal:
         os.lseek(self.fd, end, os.SEEK_SET)
         self.end = end  # the file offset after the last record handed out for writing
         # where record `seq` starts (a snapshot at seq records it, so recovery can read from there);
-        # 0 until a record is appended: opening reads only where the records end
-        self.last_offset = 0
+        # opening takes it from the reading of the file (0: no record)
+        self.last_offset = last_offset
         self.allocated = os.fstat(self.fd).st_size  # what the file has room for (zeros after `end`)
         self.preallocate = PREALLOCATE  # 0: append without allocating ahead
         self.written_seq = self.seq  # handed to the OS

@@ -102,12 +102,14 @@ class _PyFraming:
     @staticmethod
     def scan_view(view: memoryview, size: int, on_record, stop_after: int, max_payload: int, chain_at, chains=None,
                   start=(HEADER_SIZE, 0, GENESIS_CHAIN)):
-        """`start`: (offset, seq, chain) to read on from: the file's first record by default."""
+        """`start`: (offset, seq, chain) to read on from: the file's first record by default.
+        Returns (last_seq, chain, end_offset, chains, last_offset), as _framing.scan_view."""
         unpack = RECORD_HEADER.unpack_from
         crc32 = zlib.crc32
         sha = hashlib.sha256
         pack_seq = _SEQ.pack
         pos, seq, chain = start
+        last = 0
         chains = {} if chains is None else chains
         while pos + FRAME_OVERHEAD <= size:
             length, crc, rseq, rchain = unpack(view, pos)
@@ -137,10 +139,10 @@ class _PyFraming:
                 chains[seq] = chain
             if on_record is not None:
                 on_record(seq, payload)
-            pos = end
+            last, pos = pos, end
             if stop_after and seq >= stop_after:
                 break
-        return seq, chain, pos, chains
+        return seq, chain, pos, chains, last
 
 
     @classmethod
@@ -173,10 +175,12 @@ class _PyFraming:
                 on_entry(seq, command, outcome, recorded)
             replayed += 1
 
-        seq, chain, pos, chains = cls.scan_view(view, size, on_record, 0, max_payload, chain_at, found, start)
+        seq, chain, pos, chains, last = cls.scan_view(view, size, on_record, 0, max_payload, chain_at, found, start)
         if expect_chain is not None and seq < skip_until:
             raise SnapshotMismatch(f"the snapshot is at seq {skip_until}, past the journal's end at seq {seq}")
-        return seq, chain, pos, chains, replayed
+        if not last and start[0] != HEADER_SIZE:
+            last = anchor  # nothing after the snapshot's record: it is the last
+        return seq, chain, pos, chains, replayed, last
 
 
 def _after_anchor(view, size: int, anchor: int, seq: int, expect_chain: bytes) -> int:
@@ -221,6 +225,7 @@ class ScanResult(NamedTuple):
     end: int  # offset just after the last whole record
     torn_bytes: int  # bytes after it that do not make a whole record (a torn tail); zeros are not torn
     chains: dict  # chain values at the requested seqs
+    last_offset: int = 0  # where the last whole record starts (0: no record)
 
 
 def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -264,15 +269,17 @@ def scan(path: str, supported_schema: int, on_record=None, stop_after: int = 0, 
     impl = impl or framing
 
     def use(view, size):
-        seq, chain, end, chains = impl.scan_view(view, size, on_record, stop_after, MAX_PAYLOAD, set(chain_at))
-        return seq, chain, end, chains, zeros_from(view, end, size)
+        seq, chain, end, chains, last = impl.scan_view(view, size, on_record, stop_after, MAX_PAYLOAD,
+                                                       set(chain_at))
+        return seq, chain, end, chains, last, zeros_from(view, end, size)
 
     found, st = _with_mapped(path, supported_schema, use)
     size = st.st_size
     if found is None:
         return ScanResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {})
-    seq, chain, end, chains, clean = found
-    return ScanResult(seq, chain, end, 0 if clean or (stop_after and seq >= stop_after) else size - end, chains)
+    seq, chain, end, chains, last, clean = found
+    return ScanResult(seq, chain, end, 0 if clean or (stop_after and seq >= stop_after) else size - end, chains,
+                      last)
 
 
 class ReplayResult(NamedTuple):
@@ -283,6 +290,7 @@ class ReplayResult(NamedTuple):
     chains: dict
     replayed: int
     identity: tuple = ()  # the file as read (file_identity): a writer that finds it unchanged need not scan it again
+    last_offset: int = 0  # where the last whole record starts (0: no record)
 
 
 def replay_file(path: str, supported_schema: int, skip_until: int, decode, execute, encode, on_mismatch,
@@ -301,8 +309,9 @@ def replay_file(path: str, supported_schema: int, skip_until: int, decode, execu
     result, st = _with_mapped(path, supported_schema, use)
     if result is None:
         return ReplayResult(0, GENESIS_CHAIN, HEADER_SIZE, 0, {}, 0, file_identity(st))
-    (seq, chain, end, chains, replayed), clean = result
-    return ReplayResult(seq, chain, end, 0 if clean else st.st_size - end, chains, replayed, file_identity(st))
+    (seq, chain, end, chains, replayed, last), clean = result
+    return ReplayResult(seq, chain, end, 0 if clean else st.st_size - end, chains, replayed, file_identity(st),
+                        last)
 
 
 def iter_records(path: str, supported_schema: int) -> list[Record]:

@@ -38,6 +38,7 @@ class Recovered(NamedTuple):
     seconds: float
     end: int = 0  # the offset after the last whole record
     identity: tuple = ()  # the file as read (format.file_identity)
+    last_offset: int = 0  # where the last whole record starts (a snapshot taken now records it)
 
 
 def recover(path: str | os.PathLike, backend: str | None = None, use_snapshots: bool = True,
@@ -91,7 +92,7 @@ def _recover_from(log: Path, snapshot: SnapshotInfo | None, backend, verify, on_
                          handlers=machine.handlers, anchor=snapshot.offset if snapshot is not None else 0)
     return Recovered(machine, result.last_seq, result.chain, result.torn_bytes,
                      start_seq if snapshot is not None else 0, result.replayed, time.perf_counter() - started,
-                     result.end, result.identity)
+                     result.end, result.identity, result.last_offset)
 
 
 def _genesis(log: Path) -> Genesis:

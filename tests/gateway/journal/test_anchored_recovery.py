@@ -12,6 +12,7 @@ import pytest
 
 from core.commands import Deposit
 from gateway.journal.errors import CorruptJournal
+from gateway.journal.file import FileJournal
 from gateway.journal.format import RECORD_HEADER
 from gateway.journal.journaled import Journaled
 from gateway.journal.recovery import recover, replay
@@ -121,7 +122,6 @@ def test_a_snapshot_after_reopening_is_anchored_too(tmp_path, framing):
     directory = tmp_path / "j"
     write_session(directory, 500, seed=3)
     reopened = Journaled.open(directory, fsync="none")
-    assert reopened.journal.last_offset == 0  # nothing appended since opening: not known
     reopened.submit(Deposit(account=0, amount=777))
     path = reopened.snapshot()
     seq = reopened.journal.seq
@@ -132,13 +132,58 @@ def test_a_snapshot_after_reopening_is_anchored_too(tmp_path, framing):
     assert recovered.snapshot_seq == seq and recovered.replayed == 0
 
 
-def test_a_snapshot_of_an_unknown_offset_is_read_from_the_start(tmp_path):
+def test_opening_knows_where_the_last_record_starts(tmp_path, framing):
+    directory = tmp_path / "j"
+    write_session(directory, 300, seed=4)
+    log = directory / "journal.log"
+    for reading in ("recovered", "scanned"):  # Journaled.open hands its recovery over; a bare open scans
+        journal = Journaled.open(directory, fsync="none").journal if reading == "recovered" \
+            else FileJournal(str(log), "none")
+        assert journal.last_offset > 0 and record_at(log, journal.last_offset) == (journal.seq, journal.chain)
+        journal.close()
+
+
+def snapshot_at_rest(tmp_path):
+    """A journal opened and snapshotted at once, nothing appended (`beacon journal snapshot`):
+    its directory and that snapshot."""
     directory = tmp_path / "j"
     write_session(directory, 300, seed=4)
     reopened = Journaled.open(directory, fsync="none")
-    reopened.snapshot()  # nothing appended since opening: the offset is not known (0)
+    reopened.snapshot()
     reopened.close()
-    newest = list_snapshots(directory)[0]
-    assert newest.offset == 0
+    return directory, list_snapshots(directory)[0]
+
+
+def test_a_snapshot_right_after_opening_is_anchored(tmp_path, framing):
+    """`beacon journal snapshot` opens the journal and snapshots its head at once, with nothing
+    appended: that snapshot too records where its record is, so the next start reads from there."""
+    directory, newest = snapshot_at_rest(tmp_path)
+    assert newest.offset > 0 and record_at(directory / "journal.log", newest.offset) == (newest.seq, newest.chain)
+    damage_record(directory / "journal.log", 16)  # only a reading from the journal's start could see it
+    recovered = recover(directory)
+    assert recovered.snapshot_seq == newest.seq and recovered.replayed == 0
+    assert recovered.last_offset == newest.offset  # nothing after it: the snapshot's record is the last
+
+
+def test_the_last_record_survives_a_torn_tail(tmp_path, framing):
+    directory = tmp_path / "j"
+    write_session(directory, 300, seed=4)
+    log = directory / "journal.log"
+    whole = FileJournal(str(log), "none")
+    seq, chain, last = whole.seq, whole.chain, whole.last_offset
+    end = whole.end
+    whole.close()
+    with open(log, "r+b") as fh:  # half a record after the last whole one, as a crash leaves it
+        fh.seek(end)
+        fh.write(b"\x40\x00\x00\x00" + b"\xee" * 30)
+    reopened = FileJournal(str(log), "none")
+    assert reopened.torn_bytes > 0 and (reopened.seq, reopened.chain, reopened.last_offset) == (seq, chain, last)
+    reopened.close()
+
+
+def test_a_snapshot_of_an_unknown_offset_is_read_from_the_start(tmp_path):
+    directory, newest = snapshot_at_rest(tmp_path)
+    set_offset(newest.path, 0)  # as written before the offset was known at opening: 0, not known
+    assert list_snapshots(directory)[0].offset == 0
     recovered = recover(directory)
     assert recovered.snapshot_seq == newest.seq and recovered.replayed == 0
