@@ -44,6 +44,7 @@ bench: build
 		--benchmark-autosave --benchmark-save-data --benchmark-storage=file://bench/results
 	$(PY) -m bench.report
 	$(PY) -m bench.instructions
+	$(PY) -m bench.order_floor --beside-path
 	$(PY) -m bench.loadgen
 
 # The regression gate: a fresh run of the micro-benchmarks against bench/baseline.json

@@ -1,6 +1,6 @@
 """The order path's compiled parts, glued by as little Python as can call them: a floor.
 
-    python -m bench.order_floor [--orders 10000] [--reps 5]
+    python -m bench.order_floor [--orders 10000] [--reps 5] [--beside-path] [--pin CPU]
 
 Per order, the parts that every order needs and that are already compiled: the frame decoded
 (msgspec, with the gateway's own decoder and NewOrder checks), the pre-trade checks and the
@@ -15,13 +15,17 @@ orders go to its engine directly and their records to a journal file of their ow
 It is not a path the gateway could take as it is. It says how much of `bench.order_path`'s CPU
 per order is the compiled work, and so how much a leaner order path has to win in the layers
 between the parts (dispatch, records, events, callbacks, publishing). Minimum of --reps
-repetitions after one of warm-up, µs of the thread's CPU per order. Pin it (taskset -c 1).
+repetitions after one of warm-up, µs of the thread's CPU per order. `--beside-path` also runs
+`bench.order_path` at one order per turn in the same process and prints the ratio of the two
+(`make bench` does). `--pin` keeps the process on one CPU (the last one by default; `--pin -1`
+leaves it where the scheduler puts it, which is noisier).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import tempfile
 import time
@@ -34,6 +38,7 @@ from gateway import protocol as p
 from gateway.journal.file import FileJournal
 from simulators.broker.interface import NewOrder as BrokerOrder
 
+from . import order_path
 from .order_path import order_frames, started_gateway
 
 
@@ -84,12 +89,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--beside-path", action="store_true",
+                        help="also measure bench.order_path (one order per turn) and print the ratio")
+    parser.add_argument("--pin", type=int, default=(os.cpu_count() or 1) - 1,
+                        help="the CPU to run on (-1: do not pin)")
     args = parser.parse_args(argv)
     if args.orders < 1 or args.reps < 1:
         parser.error("need --orders >= 1 and --reps >= 1")
+    if args.pin >= 0 and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {args.pin})
+        except OSError as exc:
+            parser.error(f"cannot run on CPU {args.pin}: {exc}")
     cpu_us = uvloop.run(measure(args.orders, args.reps))["cpu_us"]
     print(f"order floor (the compiled parts alone): min {min(cpu_us):.2f} µs CPU per order "
           f"({' '.join(f'{x:.2f}' for x in cpu_us)})")
+    if args.beside_path:
+        path = uvloop.run(order_path.measure("none", 1, args.orders, args.reps))
+        print(f"order path (bench.order_path, one order per turn): min {path['min']:.2f} µs CPU per order; "
+              f"{path['min'] / min(cpu_us):.1f}x its compiled parts")
     return 0
 
 

@@ -1,5 +1,8 @@
 """bench.order_floor: the compiled parts of an order, glued by as little Python as can call them."""
 
+import os
+
+import pytest
 import uvloop
 
 from bench.order_floor import main, measure
@@ -17,5 +20,24 @@ def test_each_order_is_checked_journaled_twice_and_acknowledged_by_the_broker():
 
 
 def test_the_command_line_prints_the_figure(capsys):
-    assert main(["--orders", "100", "--reps", "1"]) == 0
+    assert main(["--orders", "100", "--reps", "1", "--pin", "-1"]) == 0
     assert "µs CPU per order" in capsys.readouterr().out
+
+
+def test_beside_the_path_it_prints_both_and_their_ratio(capsys):
+    before = os.sched_getaffinity(0)
+    try:
+        assert main(["--orders", "100", "--reps", "1", "--beside-path", "--pin", "0"]) == 0
+        assert os.sched_getaffinity(0) == {0}
+    finally:
+        os.sched_setaffinity(0, before)
+    out = capsys.readouterr().out
+    assert "order floor" in out and "order path" in out
+    ratio = float(out.split("µs CPU per order; ")[1].split("x")[0])
+    assert ratio > 1  # the whole path costs more than its compiled parts alone
+
+
+def test_a_cpu_that_does_not_exist_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["--orders", "10", "--reps", "1", "--pin", "4096"])
+    assert "cannot run on CPU 4096" in capsys.readouterr().err
