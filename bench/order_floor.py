@@ -38,7 +38,7 @@ from gateway import protocol as p
 from gateway.journal.file import FileJournal
 from simulators.broker.interface import NewOrder as BrokerOrder
 
-from . import order_path
+from .order_path import measure as measure_path
 from .order_path import order_frames, started_gateway
 
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"order floor (the compiled parts alone): min {min(cpu_us):.2f} µs CPU per order "
           f"({' '.join(f'{x:.2f}' for x in cpu_us)})")
     if args.beside_path:
-        path = uvloop.run(order_path.measure("none", 1, args.orders, args.reps))
+        path = uvloop.run(measure_path("none", 1, args.orders, args.reps))
         print(f"order path (bench.order_path, one order per turn): min {path['min']:.2f} µs CPU per order; "
               f"{path['min'] / min(cpu_us):.1f}x its compiled parts")
     return 0

@@ -40,6 +40,11 @@ LOW_WATER = 64 * 1024  # ... and below which it starts again
 _HEADER1, _HEADER2, _HEADER3 = (struct.Struct(f).pack for f in ("!BB", "!BBH", "!BBQ"))  # RFC 6455 5.2
 
 
+def _frame_header(first: int, n: int) -> bytes:
+    """An unmasked server frame's header for a payload of n bytes (RFC 6455 5.2)."""
+    return _HEADER1(first, n) if n < 126 else _HEADER2(first, 126, n) if n < 65536 else _HEADER3(first, 127, n)
+
+
 class Session:
     def __init__(self, gateway, ws: web.WebSocketResponse, binary: bool, peer: str, transport=None):
         self.gateway = gateway
@@ -83,15 +88,12 @@ class Session:
     def send(self, message: p.Push) -> None:
         if self.closed and not self._close_code:
             return
-        queue = self.queue
-        queue.append(message)
-        if len(queue) > self.settings.send_queue_limit:
+        self.queue.append(message)
+        if len(self.queue) > self.settings.send_queue_limit:
             self.gateway.metrics.slow_consumers.inc()
             self.close_soon(CLOSE_SLOW, "slow consumer: too many unread order and account messages", flush=False)
             return
-        if not self._dirty:  # (_queued, inlined: two sends per order)
-            self._dirty = True
-            self.gateway.outbox.add(self)
+        self._queued()
 
     def send_market(self, message: p.Market) -> None:
         if self.closed:
@@ -145,9 +147,7 @@ class Session:
             message = queue.popleft()
             message.seq = self.seq = self.seq + 1
             payload = encode(message)
-            n = len(payload)
-            transport.write((_HEADER1(first, n) if n < 126 else _HEADER2(first, 126, n) if n < 65536
-                             else _HEADER3(first, 127, n)) + payload)
+            transport.write(_frame_header(first, len(payload)) + payload)
         else:
             parts = []
             traced = [] if self._trace is not None else None
@@ -159,9 +159,7 @@ class Session:
                 if traced is not None and getattr(message, "req_id", None):
                     traced.append(message.req_id)
                 payload = encode(message)
-                n = len(payload)
-                parts.append(_HEADER1(first, n) if n < 126 else _HEADER2(first, 126, n) if n < 65536
-                             else _HEADER3(first, 127, n))
+                parts.append(_frame_header(first, len(payload)))
                 parts.append(payload)
             self.seq = seq
             if traced:  # stamped before the write: on loopback the client can read it before write() returns

@@ -149,8 +149,9 @@ class _PyFraming:
     def replay_view(cls, view, size, skip_until, decode, execute, encode, on_mismatch, on_entry, max_payload,
                     chain_at, empty=None, empty_bytes=None, expect_chain=None, handlers=None, anchor=0):
         replayed = 0
+        anchored = bool(anchor) and expect_chain is not None
         start = (HEADER_SIZE, 0, GENESIS_CHAIN)
-        if anchor and expect_chain is not None:
+        if anchored:
             start = (_after_anchor(view, size, anchor, skip_until, expect_chain), skip_until, expect_chain)
         chain_at = set(chain_at) | {skip_until}
         found = {}
@@ -178,7 +179,7 @@ class _PyFraming:
         seq, chain, pos, chains, last = cls.scan_view(view, size, on_record, 0, max_payload, chain_at, found, start)
         if expect_chain is not None and seq < skip_until:
             raise SnapshotMismatch(f"the snapshot is at seq {skip_until}, past the journal's end at seq {seq}")
-        if not last and start[0] != HEADER_SIZE:
+        if anchored and not last:
             last = anchor  # nothing after the snapshot's record: it is the last
         return seq, chain, pos, chains, replayed, last
 
