@@ -70,6 +70,25 @@ class OrderPortListener(WSListener):
         self.session.start()
 
     def on_ws_frame(self, transport, frame) -> None:
+        """One frame of a read. The journal writes what a read's requests submitted at the read's
+        end, in this loop turn (GroupCommitter.gather): picows marks the read's last frame."""
+        committer = self.gateway.committer
+        if frame.last_in_buffer:
+            if not committer._gathering:
+                committer.gather()
+            try:
+                self._frame(transport, frame)
+            finally:
+                committer.gathered()
+            return
+        if not committer._gathering:
+            committer.gather()
+            # a read whose last frame picows does not deliver (a protocol error after it) must not
+            # leave the journal gathering: on the next turn, before any other read, this ends it
+            asyncio.get_running_loop().call_soon(committer.gathered)
+        self._frame(transport, frame)
+
+    def _frame(self, transport, frame) -> None:
         kind = frame.msg_type
         if kind is WSMsgType.CLOSE:
             self.socket.closed = True

@@ -14,11 +14,14 @@ cdef class GroupCommitter:
     cdef public object _syncer, _stop_syncer, _c_syncer, _c_writer, _writer_thread
     cdef public list _tasks
     cdef public bint _inline, _scheduled, _failed, _closing
+    cdef public int _gathering
     cdef public long long safe_seq, batches
     cdef public long long _snapshot_pid, _snapshot_fd, _snapshot_seq, snapshots, last_snapshot_seq
     cdef public long long snapshot_failures
 
     cpdef tuple submit(self, command, on_safe=*, bint events=*)
+    cpdef gather(self)
+    cpdef gathered(self)
     cpdef _kick(self)
     cpdef _write_inline(self)
     @cython.locals(journaled=Journaled)

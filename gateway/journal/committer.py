@@ -13,7 +13,9 @@ The loop never blocks on the disk:
 - interval and none: a write() into the page cache takes microseconds, less than handing it
   to a thread would, so the loop writes the batch itself, on the turn after the commands
   were applied (everything applied in one turn is one batch), and releases its callbacks at
-  once. The interval policy's fsyncs run on a thread of their own, on a timer, without
+  once. A reader that knows where its read ends (the order port: picows marks a read's last
+  frame) has its requests' batch written there instead, in the same turn (`gather`): the
+  answer does not wait for the loop to poll its sockets once more. The interval policy's fsyncs run on a thread of their own, on a timer, without
   waking the loop; that thread never holds the GIL (gateway/journal/_syncer.pyx) and runs
   at nice 10, so it seldom preempts the loop on the CPU they share. What a release itself
   submits (the in-process broker's acknowledgements of the orders it has just sent) is
@@ -97,6 +99,7 @@ class GroupCommitter:
         self._waiters: collections.deque[tuple[int, object, object]] = collections.deque()
         self._inline = self.journal.policy is not FsyncPolicy.EVERY_BATCH  # the loop writes (see above)
         self._scheduled = False  # an inline write is due on the next turn
+        self._gathering = 0  # 1: a reader is handling one read's requests and writes at its end (gather); 2: and they submitted
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
@@ -163,7 +166,33 @@ class GroupCommitter:
         self.when_safe(seq, lambda s: future.done() or future.set_result(s))
         return future
 
+    def gather(self) -> None:
+        """A reader begins handling the requests of one read from its socket: what they submit is
+        written when it calls `gathered()` at the read's end, in the same loop turn, instead of on
+        the next turn, which comes only after the loop has polled its sockets again (one loop
+        iteration more between an order and its answer). The caller calls `gathered()` in a
+        `finally`: until then nothing is scheduled."""
+        self._gathering = 1
+
+    def gathered(self) -> None:
+        """The read's requests are all handled: write (or hand to the writer thread) what they
+        submitted, now, as the scheduled write would have on the next turn."""
+        due = self._gathering == 2
+        self._gathering = 0
+        if not due:
+            return
+        if self._c_writer is not None:
+            if not (self._scheduled or self._c_writer.busy):  # a busy writer hands the next batch on itself
+                self._hand_over()
+        elif not self._inline:
+            self._wake.set()
+        elif not self._scheduled:  # (a write already due on the next turn takes these too)
+            self._write_inline()
+
     def _kick(self) -> None:
+        if self._gathering:
+            self._gathering = 2  # due: the reader writes at the end of its read (gathered)
+            return
         if self._c_writer is not None:
             if not (self._scheduled or self._c_writer.busy):  # a busy writer hands the next batch on itself
                 self._scheduled = True

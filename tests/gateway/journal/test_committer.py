@@ -72,3 +72,57 @@ async def test_a_release_holds_the_outbox_and_flushes_it_once(tmp_path):
     await asyncio.sleep(0)
     assert session.flushes == 2
     await committer.close()
+
+
+@pytest.mark.parametrize("policy", ["none", "interval"])
+@aio
+async def test_a_gathered_read_is_written_at_its_end_in_the_same_turn(tmp_path, policy):
+    """What a read's requests submit is written and released when the reader says the read is
+    over (gathered), with no loop turn in between, in one batch; and nothing is written before."""
+    committer = await committer_on(tmp_path / "j", policy)
+    batches, safe = committer.batches, []
+    committer.gather()
+    first, _, _ = committer.submit(Deposit(account=0, amount=1), safe.append)
+    second, _, _ = committer.submit(Deposit(account=0, amount=2), safe.append)
+    assert not committer._scheduled and committer.journal.written_seq < first  # nothing due on a turn
+    committer.gathered()
+    assert safe == [first, second] and committer.journal.written_seq == second
+    assert committer.batches == batches + 1  # both in one batch
+    await committer.close()
+
+
+@aio
+async def test_a_gathered_read_that_submitted_nothing_writes_nothing(tmp_path):
+    committer = await committer_on(tmp_path / "j", "interval")
+    batches, seq = committer.batches, committer.journal.written_seq
+    committer.gather()
+    committer.gathered()
+    assert committer.batches == batches and committer.journal.written_seq == seq and committer._gathering == 0
+    await committer.close()
+
+
+@aio
+async def test_a_read_that_never_ends_is_ended_on_the_next_turn(tmp_path):
+    """The order port schedules gathered() when a read's first frame is not its last: should the
+    last never be delivered, the next turn writes what was submitted."""
+    committer = await committer_on(tmp_path / "j", "interval")
+    committer.gather()
+    asyncio.get_running_loop().call_soon(committer.gathered)
+    seq, _, _ = committer.submit(Deposit(account=0, amount=1))
+    assert committer.journal.written_seq < seq
+    await asyncio.sleep(0)
+    assert committer.journal.written_seq == seq and committer.safe_seq == seq and committer._gathering == 0
+    committer.submit(Deposit(account=0, amount=1))  # not gathering: scheduled on the next turn again
+    assert committer._scheduled
+    await committer.close()
+
+
+@aio
+async def test_every_batch_hands_a_gathered_read_to_the_writer_at_its_end(tmp_path):
+    committer = await committer_on(tmp_path / "j", "every-batch")
+    committer.gather()
+    seq, _, _ = committer.submit(Deposit(account=0, amount=1))
+    assert not committer._scheduled
+    committer.gathered()
+    assert await asyncio.wait_for(committer.safe(seq), 5) == seq
+    await committer.close()
