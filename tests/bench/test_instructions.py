@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from bench.check import INSTRUCTION_TOLERANCE, compare_instructions
-from bench.instructions import instructions_of, per_order
+from bench.instructions import by_object, instructions_of, per_object, per_order
 
 VALGRIND_TAIL = """==123== Events    : Ir
 ==123== Collected : 2217017240
@@ -44,3 +44,28 @@ def test_a_real_count_of_the_order_path():
     # an order is tens of thousands of instructions (about 235,000 here): a count of start-up
     # alone, or of nothing, would not be
     assert result["orders"] == 20 and 20_000 < result["instructions_per_order"] < 5_000_000
+
+
+LISTING = """--------------------------------------------------------------------------------
+Ir                     file:function
+--------------------------------------------------------------------------------
+402,831,406 (16.72%)  ???:_PyEval_EvalFrameDefault'2 [/usr/bin/python3.11]
+ 36,237,270 ( 1.50%)  ./malloc/./malloc/malloc.c:_int_free [/usr/lib/x86_64-linux-gnu/libc.so.6]
+ 34,062,908 ( 1.41%)  ./malloc/./malloc/malloc.c:_int_malloc [/usr/lib/x86_64-linux-gnu/libc.so.6]
+ 18,337,946 ( 0.76%)  ???:Struct_vectorcall [/x/site-packages/msgspec/_core.cpython-311-x86_64-linux-gnu.so]
+2,408,588,839 (100.0%)  PROGRAM TOTALS
+"""
+
+
+def test_instructions_are_summed_per_shared_object():
+    assert by_object(LISTING) == {"python3.11": 402_831_406, "libc.so.6": 36_237_270 + 34_062_908,
+                                  "_core.cpython-311-x86_64-linux-gnu.so": 18_337_946}
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_a_real_count_by_object_has_the_interpreter_and_the_engine():
+    result = per_object(batch=1, orders=20, warmup=20)
+    objects = result["objects"]
+    assert next(iter(objects)).startswith("python")  # the interpreter does the most of an order
+    assert any(name.startswith("_engine.") for name in objects)  # the compiled margin check, every order
+    assert 0.9 * result["instructions_per_order"] < sum(objects.values()) <= 1.05 * result["instructions_per_order"]
