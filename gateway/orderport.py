@@ -73,18 +73,16 @@ class OrderPortListener(WSListener):
         """One frame of a read. The journal writes what a read's requests submitted at the read's
         end, in this loop turn (GroupCommitter.gather): picows marks the read's last frame."""
         committer = self.gateway.committer
+        began = committer.gather()  # (False: this read's earlier frames began it)
         if frame.last_in_buffer:
-            if not committer._gathering:
-                committer.gather()
             try:
                 self._frame(transport, frame)
             finally:
                 committer.gathered()
             return
-        if not committer._gathering:
-            committer.gather()
-            # a read whose last frame picows does not deliver (a protocol error after it) must not
-            # leave the journal gathering: on the next turn, before any other read, this ends it
+        if began:
+            # a read whose last frame picows does not deliver must not leave the journal
+            # gathering: on the next turn, before any other read, this ends it
             asyncio.get_running_loop().call_soon(committer.gathered)
         self._frame(transport, frame)
 

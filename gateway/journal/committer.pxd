@@ -20,7 +20,7 @@ cdef class GroupCommitter:
     cdef public long long snapshot_failures
 
     cpdef tuple submit(self, command, on_safe=*, bint events=*)
-    cpdef gather(self)
+    cpdef bint gather(self)
     cpdef gathered(self)
     cpdef _kick(self)
     cpdef _write_inline(self)

@@ -166,13 +166,17 @@ class GroupCommitter:
         self.when_safe(seq, lambda s: future.done() or future.set_result(s))
         return future
 
-    def gather(self) -> None:
+    def gather(self) -> bool:
         """A reader begins handling the requests of one read from its socket: what they submit is
         written when it calls `gathered()` at the read's end, in the same loop turn, instead of on
         the next turn, which comes only after the loop has polled its sockets again (one loop
         iteration more between an order and its answer). The caller calls `gathered()` in a
-        `finally`: until then nothing is scheduled."""
+        `finally`: until then nothing is scheduled. False when a gathering is already open (this
+        read's earlier frames began it)."""
+        if self._gathering:
+            return False
         self._gathering = 1
+        return True
 
     def gathered(self) -> None:
         """The read's requests are all handled: write (or hand to the writer thread) what they

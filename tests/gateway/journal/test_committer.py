@@ -81,7 +81,7 @@ async def test_a_gathered_read_is_written_at_its_end_in_the_same_turn(tmp_path, 
     over (gathered), with no loop turn in between, in one batch; and nothing is written before."""
     committer = await committer_on(tmp_path / "j", policy)
     batches, safe = committer.batches, []
-    committer.gather()
+    assert committer.gather() and not committer.gather()  # the second: already open
     first, _, _ = committer.submit(Deposit(account=0, amount=1), safe.append)
     second, _, _ = committer.submit(Deposit(account=0, amount=2), safe.append)
     assert not committer._scheduled and committer.journal.written_seq < first  # nothing due on a turn
