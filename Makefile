@@ -43,7 +43,7 @@ bench: build
 	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=min,median,mean,iqr,max,rounds \
 		--benchmark-autosave --benchmark-save-data --benchmark-storage=file://bench/results
 	$(PY) -m bench.report
-	$(PY) -m bench.instructions
+	$(PY) -m bench.instructions --by-object
 	$(PY) -m bench.order_floor --beside-path
 	$(PY) -m bench.loadgen
 
