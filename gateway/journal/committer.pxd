@@ -24,5 +24,6 @@ cdef class GroupCommitter:
     cpdef gathered(self)
     cpdef _kick(self)
     cpdef _write_inline(self)
+    cpdef _fail(self)
     @cython.locals(journaled=Journaled)
     cpdef _release(self, long long safe)

@@ -211,11 +211,23 @@ class GroupCommitter:
 
     def _write_inline(self) -> None:
         self._scheduled = False
+        if self._failed:
+            return  # a write failed: nothing after it is written or acknowledged
         batch, last = self.journal.take_batch()
         if batch:
-            self.journal.write_batch(batch, last, sync=False)
+            try:
+                self.journal.write_batch(batch, last, sync=False)
+            except OSError:
+                # the next batch's release would otherwise acknowledge this one's commands too,
+                # and the file would have a hole where they should be
+                self._fail()
+                return
             self.batches += 1
         self._release(self.journal.written_seq)
+
+    def _fail(self) -> None:
+        self._failed = True
+        log.critical("journal write or fsync failed: nothing more will be acknowledged", exc_info=True)
 
     def _hand_over(self) -> None:
         """every-batch, GIL-free writer: give it what was appended since its last batch."""
@@ -235,9 +247,8 @@ class GroupCommitter:
         try:
             safe = self._c_writer.take_done()
         except OSError:
-            self._failed = True
             self._loop.remove_reader(self._c_writer.done_fd)
-            log.critical("journal write or fsync failed: nothing more will be acknowledged", exc_info=True)
+            self._fail()
             return
         if safe is None:
             return
@@ -257,7 +268,11 @@ class GroupCommitter:
                 if self._waiters and self._waiters[0][0] <= self.journal.written_seq:
                     self._release(self.journal.written_seq)
                 continue
-            safe = await loop.run_in_executor(self._executor, self.journal.write_batch, batch, last)
+            try:
+                safe = await loop.run_in_executor(self._executor, self.journal.write_batch, batch, last)
+            except OSError:
+                self._fail()
+                return
             self.batches += 1
             self._release(safe)
 
@@ -374,6 +389,8 @@ class GroupCommitter:
     async def close(self) -> None:
         if not self._failed:  # after a failed write nothing more becomes safe: do not wait for it
             await self.flush()
+        else:  # and nothing applied after it is written by the journal's close either
+            self.journal.drop_unwritten()
         self._closing = True  # no snapshot starts from here on
         await self._wait_for_snapshot()
         for task in self._tasks:

@@ -11,4 +11,5 @@ cdef class FileJournal:
 
     cpdef long long append(self, payload)
     cpdef tuple take_batch(self)
+    cpdef long long drop_unwritten(self)
     cdef _reserve(self, long long size)

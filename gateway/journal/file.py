@@ -145,6 +145,14 @@ class FileJournal:
             self.sync()
         return last_seq
 
+    def drop_unwritten(self) -> int:
+        """Forget what was appended and not yet taken for writing; the number of bytes. After a
+        failed write nothing may follow it into the file: the records after it would not chain
+        to what the file holds, and recovery would stop at the gap."""
+        dropped = len(self._pending)
+        self._pending = bytearray()
+        return dropped
+
     def commit(self) -> int:
         """Write everything appended and apply the fsync policy; the acknowledgeable seq."""
         batch, last = self.take_batch()

@@ -3,13 +3,16 @@ is written on the next turn, after the answers of the first have gone; and a rel
 outbox, so output queued inside it costs no loop turn of its own."""
 
 import asyncio
+import logging
 
 import pytest
 
-from core.commands import Deposit, OpenAccount
+from core.commands import SCHEMA_VERSION, Deposit, OpenAccount
 from core.tiers import DEFAULT_TIERS
 from gateway.journal.committer import GroupCommitter
+from gateway.journal.format import scan
 from gateway.journal.journaled import Journaled
+from gateway.journal.recovery import LOG_NAME
 from gateway.journal.synthetic import SyntheticSession
 from gateway.outbox import Outbox
 from tests.gateway.harness import aio
@@ -126,3 +129,30 @@ async def test_every_batch_hands_a_gathered_read_to_the_writer_at_its_end(tmp_pa
     committer.gathered()
     assert await asyncio.wait_for(committer.safe(seq), 5) == seq
     await committer.close()
+
+
+@pytest.mark.parametrize("policy", ["none", "interval"])
+@aio
+async def test_after_a_failed_write_nothing_more_is_acknowledged_or_written(tmp_path, policy, caplog):
+    """The loop's own write fails (here: a closed descriptor). Without stopping, the next batch's
+    release would have acknowledged the failed one's commands too, with a hole in the file where
+    they should be. Now nothing after the failure is acknowledged, and the journal's close does
+    not write it: the file ends at the last record that was written."""
+    committer = await committer_on(tmp_path / "j", policy)
+    good = committer.journal.written_seq
+    fd, answered = committer.journal.fd, []
+    with caplog.at_level(logging.CRITICAL, logger="beacon.journal"):
+        committer.journal.fd = -1  # write(-1) fails with EBADF
+        committer.submit(Deposit(account=0, amount=5), answered.append)
+        await asyncio.sleep(0)
+    assert committer._failed and answered == []
+    assert any("nothing more will be acknowledged" in r.getMessage() for r in caplog.records)
+    committer.journal.fd = fd  # the disk is back: what came after the failure still is not acknowledged
+    committer.submit(Deposit(account=0, amount=6), answered.append)
+    committer.gather()
+    committer.submit(Deposit(account=0, amount=7), answered.append)
+    committer.gathered()
+    await asyncio.sleep(0.01)
+    assert answered == [] and committer.journal.written_seq == good
+    await committer.close()  # does not wait for what can never become safe
+    assert scan(str(tmp_path / "j" / LOG_NAME), SCHEMA_VERSION).last_seq == good
