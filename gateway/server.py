@@ -22,7 +22,9 @@ log = logging.getLogger("beacon")
 async def health(request: web.Request) -> web.Response:
     gw: Gateway = request.app["gateway"]
     ready = gw.started and gw.committer is not None
-    body = {"status": "ok" if ready else "starting", "journal_seq": gw.journaled.journal.seq if ready else 0,
+    failed = ready and gw.committer.failed  # the journal stopped: nothing more is acknowledged
+    body = {"status": "journal_failed" if failed else "ok" if ready else "starting",
+            "journal_seq": gw.journaled.journal.seq if ready else 0,
             "safe_seq": gw.committer.safe_seq if ready else 0, "connections": len(gw.sessions),
             "broker_connected": bool(gw.broker and gw.broker.connected)}
     if ready:  # where a restart would start: the newest snapshot (this run's, or the one recovered from)
@@ -33,13 +35,14 @@ async def health(request: web.Request) -> web.Response:
         if recovered is not None:
             body["recovered"] = {"records": recovered.last_seq, "snapshot_seq": recovered.snapshot_seq,
                                  "replayed": recovered.replayed, "seconds": round(recovered.seconds, 3)}
-    return web.json_response(body, status=200 if ready else 503)
+    return web.json_response(body, status=200 if ready and not failed else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
     gw: Gateway = request.app["gateway"]
     gw.metrics.journal_safe.set(gw.committer.safe_seq if gw.committer else 0)
     gw.metrics.journal_seq.set(gw.journaled.journal.seq if gw.journaled else 0)
+    gw.metrics.journal_failed.set(1 if gw.committer and gw.committer.failed else 0)
     return web.Response(body=gw.metrics.render(), content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type": "text/plain; version=0.0.4"})
 
@@ -133,7 +136,9 @@ def openapi_document() -> dict:
         "/admin/kpis": get("Platform KPIs"),
         "/admin/market/tick": post("Inject a market tick (when allowed)", "InjectTick"),
         "/admin/market/day": post("Roll the trading day (when market injection is allowed)", "InjectDay"),
-        "/health": {"get": {"summary": "Liveness and readiness", "responses": {"200": {"description": "ok"}}}},
+        "/health": {"get": {"summary": "Liveness and readiness", "responses": {
+            "200": {"description": "ok"},
+            "503": {"description": "starting, or journal_failed: a journal write failed and nothing more is acknowledged"}}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
     }
     return {"openapi": "3.1.0", "info": {"title": "Beacon admin API", "version": "1",

@@ -225,6 +225,11 @@ class GroupCommitter:
             self.batches += 1
         self._release(self.journal.written_seq)
 
+    @property
+    def failed(self) -> bool:
+        """A journal write or fsync has failed: nothing applied since is acknowledged (health says so)."""
+        return self._failed
+
     def _fail(self) -> None:
         self._failed = True
         log.critical("journal write or fsync failed: nothing more will be acknowledged", exc_info=True)
