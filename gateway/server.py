@@ -138,7 +138,8 @@ def openapi_document() -> dict:
         "/admin/market/day": post("Roll the trading day (when market injection is allowed)", "InjectDay"),
         "/health": {"get": {"summary": "Liveness and readiness", "responses": {
             "200": {"description": "ok"},
-            "503": {"description": "starting, or journal_failed: a journal write failed and nothing more is acknowledged"}}}},
+            "503": {"description": "starting, or journal_failed: a journal write failed and nothing more "
+                                   "is acknowledged"}}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
     }
     return {"openapi": "3.1.0", "info": {"title": "Beacon admin API", "version": "1",

@@ -15,7 +15,8 @@ The loop never blocks on the disk:
   were applied (everything applied in one turn is one batch), and releases its callbacks at
   once. A reader that knows where its read ends (the order port: picows marks a read's last
   frame) has its requests' batch written there instead, in the same turn (`gather`): the
-  answer does not wait for the loop to poll its sockets once more. The interval policy's fsyncs run on a thread of their own, on a timer, without
+  answer does not wait for the loop to poll its sockets once more. The interval policy's
+  fsyncs run on a thread of their own, on a timer, without
   waking the loop; that thread never holds the GIL (gateway/journal/_syncer.pyx) and runs
   at nice 10, so it seldom preempts the loop on the CPU they share. What a release itself
   submits (the in-process broker's acknowledgements of the orders it has just sent) is
@@ -99,7 +100,8 @@ class GroupCommitter:
         self._waiters: collections.deque[tuple[int, object, object]] = collections.deque()
         self._inline = self.journal.policy is not FsyncPolicy.EVERY_BATCH  # the loop writes (see above)
         self._scheduled = False  # an inline write is due on the next turn
-        self._gathering = 0  # 1: a reader is handling one read's requests and writes at its end (gather); 2: and they submitted
+        # 1: a reader is handling one read's requests and writes at its end (gather); 2: and they submitted
+        self._gathering = 0
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
