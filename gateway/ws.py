@@ -79,6 +79,7 @@ class Session:
         self._errors: collections.deque = collections.deque()
         self.login_failures = 0
         self.cancel_on_disconnect = False
+        self._left = False  # finish() has taken the session out of the gateway's tables
         self.placed: set[int] = set()
         self.last_in = self.last_out = time.monotonic()
         self.abort = None  # cuts the connection off when even a close cannot get through
@@ -279,17 +280,25 @@ class Session:
         self._wake.set()
         writer, heartbeat = self._tasks
         heartbeat.cancel()
-        if self._close_code:
-            # the writer is sending what was queued and then closing: let it finish the close
-            # handshake, or the socket would be reset under a client that is still sending
-            done, _ = await asyncio.wait({writer}, timeout=8.0)
-            if not done:
+        try:
+            if self._close_code:
+                # the writer is sending what was queued and then closing: let it finish the close
+                # handshake, or the socket would be reset under a client that is still sending
+                done, _ = await asyncio.wait({writer}, timeout=8.0)
+                if not done:
+                    writer.cancel()
+            else:
                 writer.cancel()
-        else:
-            writer.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.gateway.metrics.connections.dec()
-        self._leave()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            # even when the wait above is cancelled (a server may cancel a handler whose client has
+            # gone; aiohttp's test server does): the session leaves the gateway's tables, and its
+            # orders are canceled if it asked for that, once
+            if not self._left:
+                self._left = True
+                writer.cancel()
+                self.gateway.metrics.connections.dec()
+                self._leave()
 
     def _leave(self) -> None:
         gw = self.gateway
@@ -348,7 +357,23 @@ class Session:
         if self.client is None:
             self.error(request.req_id, "NOT_AUTHENTICATED", "log in first")
             return None
+        if self.gateway.committer.failed and type(request) is not p.Ping:
+            return self._journal_stopped(request)
         return _HANDLERS[type(request)](self, request, received)  # None, or a query's coroutine
+
+    def _journal_stopped(self, request) -> None:
+        """A journal write has failed: nothing more can be acknowledged, so nothing is taken (an order
+        is refused before the engine sees it) and a query, which answers once the journal has caught
+        up, would wait for ever. Say so instead."""
+        if isinstance(request, p.NewOrder):
+            self.send(p.OrderReject(req_id=request.req_id, client_order_id=request.client_order_id,
+                                    account=request.account, code=909, reason="JOURNAL_FAILED",
+                                    detail="the journal has stopped after a failed write; the order was not taken"))
+            self.gateway.metrics.rejects.labels("909", "JOURNAL_FAILED").inc()
+        else:
+            self.error(request.req_id, "JOURNAL_FAILED",
+                       "the journal has stopped after a failed write: nothing can be acknowledged until the "
+                       "gateway is restarted")
 
     def _bad_message(self, data, exc: Exception) -> None:
         req_id = None
