@@ -36,6 +36,8 @@ class Metrics:
         self.alerts = Counter("beacon_alerts", "Margin alerts by level", ["level"], registry=r)
         self.journal_seq = Gauge("beacon_journal_seq", "Last journal sequence number", registry=r)
         self.journal_safe = Gauge("beacon_journal_safe_seq", "Last sequence number safe to acknowledge", registry=r)
+        self.journal_durable = Gauge("beacon_journal_durable_seq", "Last sequence number fsync'd to disk",
+                                     registry=r)
         self.journal_failed = Gauge("beacon_journal_failed",
                                     "1 once a journal write or fsync has failed: nothing more is acknowledged",
                                     registry=r)

@@ -25,7 +25,9 @@ async def health(request: web.Request) -> web.Response:
     failed = ready and gw.committer.failed  # the journal stopped: nothing more is acknowledged
     body = {"status": "journal_failed" if failed else "ok" if ready else "starting",
             "journal_seq": gw.journaled.journal.seq if ready else 0,
-            "safe_seq": gw.committer.safe_seq if ready else 0, "connections": len(gw.sessions),
+            "safe_seq": gw.committer.safe_seq if ready else 0,
+            # fsync'd: under interval it trails safe_seq by at most an interval, unless fsyncs fail
+            "durable_seq": gw.journaled.journal.durable_seq if ready else 0, "connections": len(gw.sessions),
             "broker_connected": bool(gw.broker and gw.broker.connected)}
     if ready:  # where a restart would start: the newest snapshot (this run's, or the one recovered from)
         recovered = gw.journaled.recovered
@@ -43,6 +45,7 @@ async def metrics(request: web.Request) -> web.Response:
     gw.metrics.journal_safe.set(gw.committer.safe_seq if gw.committer else 0)
     gw.metrics.journal_seq.set(gw.journaled.journal.seq if gw.journaled else 0)
     gw.metrics.journal_failed.set(1 if gw.committer and gw.committer.failed else 0)
+    gw.metrics.journal_durable.set(gw.journaled.journal.durable_seq if gw.journaled else 0)
     return web.Response(body=gw.metrics.render(), content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type": "text/plain; version=0.0.4"})
 

@@ -28,6 +28,13 @@ async def test_a_stopped_journal_is_seen_and_nothing_waits_for_it(tmp_path):
         assert response.status == 200 and (await response.json())["status"] == "ok"
         assert "beacon_journal_failed 0.0" in await (await client.get("/metrics")).text()
         gateway = app["gateway"]
+        for _ in range(200):  # the interval's fsync catches up with what is safe (5 ms here)
+            health = await (await client.get("/health")).json()
+            if health["durable_seq"] == health["safe_seq"]:
+                break
+            await asyncio.sleep(0.01)
+        assert health["durable_seq"] == health["safe_seq"] == gateway.committer.journal.seq > 0
+        assert f"beacon_journal_durable_seq {float(health['durable_seq'])}" in await (await client.get("/metrics")).text()
         journal = gateway.committer.journal
         fd, journal.fd = journal.fd, -1  # the next write fails (EBADF)
         gateway.submit(Deposit(account=0, amount=1))
