@@ -213,8 +213,9 @@ class GroupCommitter:
 
     def _write_inline(self) -> None:
         self._scheduled = False
-        if self._failed:
-            return  # a write failed: nothing after it is written or acknowledged
+        if self._failed:  # a write failed: nothing after it is written or acknowledged
+            self.journal.drop_unwritten()  # (nor kept: the market and the clock go on submitting)
+            return
         batch, last = self.journal.take_batch()
         if batch:
             try:
@@ -240,7 +241,10 @@ class GroupCommitter:
         """every-batch, GIL-free writer: give it what was appended since its last batch."""
         self._scheduled = False
         writer = self._c_writer
-        if writer.busy or self._failed:
+        if self._failed:
+            self.journal.drop_unwritten()  # nothing after a failure is written, nor kept
+            return
+        if writer.busy:
             return
         batch, last = self.journal.take_batch()
         if batch:
