@@ -158,8 +158,7 @@ class Machine:
     def _cancel_open(self, account: int, which, reason: str) -> list[int]:
         out = []
         for record in self.registry.open_orders(account):
-            if which(record) and self.registry.can(record.order, "cancel"):
-                self.registry.move(record.order, "cancel")
+            if which(record) and self.registry.try_move(record.order, "cancel") is not None:
                 self._cancel_reasons[record.order] = reason
                 out.append(record.order)
         return out

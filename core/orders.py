@@ -123,10 +123,6 @@ class OrderRegistry:
         order = self.by_client_id.get((account, client_order_id))
         return None if order is None else self.orders.get(order)
 
-    def can(self, order: int, event: str) -> bool:
-        record = self.orders.get(order)
-        return record is not None and (record.state, event) in TRANSITIONS
-
     def move(self, order: int, event: str) -> OrderRecord:
         """Apply an event to an order's state; ValueError if the order cannot make that transition."""
         record = self.try_move(order, event)
@@ -137,7 +133,7 @@ class OrderRegistry:
 
     def try_move(self, order: int, event: str) -> OrderRecord | None:
         """Apply an event to an order's state, if the order exists and can make that transition;
-        None (and nothing changed) if not. `can` and `move` in one lookup, for the order path."""
+        None (and nothing changed) if not: one lookup where asking first and then moving takes two."""
         record = self.orders.get(order)
         if record is None:
             return None

@@ -23,6 +23,7 @@ cdef class GroupCommitter:
     cpdef bint gather(self)
     cpdef gathered(self)
     cpdef _kick(self)
+    cpdef _write_due(self, bint now)
     cpdef _write_inline(self)
     cpdef _fail(self)
     @cython.locals(journaled=Journaled)

@@ -185,31 +185,34 @@ class GroupCommitter:
         submitted, now, as the scheduled write would have on the next turn."""
         due = self._gathering == 2
         self._gathering = 0
-        if not due:
-            return
-        if self._c_writer is not None:
-            if not (self._scheduled or self._c_writer.busy):  # a busy writer hands the next batch on itself
-                self._hand_over()
-        elif not self._inline:
-            self._wake.set()
-        elif not self._scheduled:  # (a write already due on the next turn takes these too)
-            self._write_inline()
+        if due:
+            self._write_due(True)
 
     def _kick(self) -> None:
         if self._gathering:
             self._gathering = 2  # due: the reader writes at the end of its read (gathered)
             return
+        self._write_due(False)
+
+    def _write_due(self, now: bool) -> None:
+        """Something was submitted: have it written, now (a read's end) or on the next turn."""
         if self._c_writer is not None:
-            if not (self._scheduled or self._c_writer.busy):  # a busy writer hands the next batch on itself
-                self._scheduled = True
-                # on the next turn, after every frame this turn read: one batch for all of them
-                self._loop.call_soon(self._hand_over)
+            if self._scheduled or self._c_writer.busy:  # a busy writer hands the next batch on itself
+                return
+            write = self._hand_over
         elif not self._inline:
             self._wake.set()
-        elif not self._scheduled:
+            return
+        elif self._scheduled:  # a write is due on the next turn already: it takes this too
+            return
+        else:
+            write = self._write_inline
+        if now:
+            write()
+        else:
             self._scheduled = True
-            # a plain callback, not a task: on the next turn, after every frame this turn read
-            (self._loop or asyncio.get_running_loop()).call_soon(self._write_inline)
+            # on the next turn, after every frame this turn read: one batch for all of them
+            (self._loop or asyncio.get_running_loop()).call_soon(write)
 
     def _write_inline(self) -> None:
         self._scheduled = False
