@@ -3,7 +3,8 @@
 Reports are delivered after the latency model's delay, in simulated time. With a clock that
 runs as fast as possible (the default), simulated time moves only when the market does
 (`on_market`) or when told (`advance`); a report is released as soon as its time has come.
-With a paced clock, a background task releases each report at its wall-clock moment.
+With a paced clock, a background task releases each report at its wall-clock moment (within
+the event loop's timer resolution, a millisecond, after it: never before).
 
 Faults: a share of valid orders can be refused at random (`BrokerConfig.reject_rate`), and
 the connection can drop (`disconnect`, or `disconnects_per_hour`): while it is down, submit
@@ -19,6 +20,7 @@ import time
 from typing import AsyncIterator
 
 from core.instruments import Universe
+from simulators import pacing
 from simulators.market.messages import MarketMessage
 
 from .core import BrokerConfig, BrokerCore
@@ -121,7 +123,8 @@ class SimulatedBroker:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await asyncio.sleep(self.clock.wall_delay(self._pending[0][0]))
+            # (not asyncio.sleep: a wait under half a millisecond would spin the loop; simulators/pacing.py)
+            await pacing.wait(self.clock.wall_delay(self._pending[0][0]))
             self._release()
             await asyncio.sleep(0)
 

@@ -14,7 +14,6 @@ messages, byte for byte.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
 import random
@@ -24,6 +23,8 @@ from typing import Callable, Iterator, NamedTuple
 
 from core.instruments import Instrument, Universe, limit_prices
 from core.session import day_time_ns
+
+from simulators import pacing
 
 from ._kernel import Kernel
 from .messages import DayClose, DayOpen, InstrumentStatus, MarketMessage, Tick
@@ -253,9 +254,7 @@ class MarketSimulator:
             elif last_ts is not None and ts - last_ts > 3_600_000_000_000:
                 session_offset += ts - last_ts - self.scenario.step_seconds * 1_000_000_000  # skip lunch
             due = wall0 + (ts - sim0 - session_offset) / 1e9 / speed
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await pacing.wait(due - time.monotonic())  # (asyncio.sleep would spin under half a millisecond)
             deliver(message)
             last_ts = ts
 

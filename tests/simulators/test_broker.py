@@ -260,6 +260,39 @@ def test_paced_clock_delivers_at_wall_time():
     assert first.exec_type == "new" and 0.02 < waited < 0.5
 
 
+def test_a_paced_report_due_within_a_millisecond_is_waited_for_not_polled():
+    """uvloop rounds a timer shorter than half a millisecond to none: a pacer that slept exactly until
+    a report's time woke at once, again and again, and held a CPU at 100 % whenever reports were
+    less than that apart (a realistic broker at 10,000 orders/s). It now waits the timer's millisecond:
+    the report comes after one wake-up, never before its time."""
+    import uvloop
+
+    async def run():
+        clock = SimClock(0, speed=1.0)
+        broker = SimulatedBroker(UNIVERSE, BrokerConfig(latency=LatencyModel(fixed_ns=300_000)), clock, DAY)
+        broker.on_market(tick(ts=clock.now()))
+        releases = 0
+        release = broker._release
+
+        def counted():
+            nonlocal releases
+            releases += 1
+            release()
+
+        broker._release = counted
+        submitted = clock.now()
+        await broker.submit(order("a", price=1001))
+        first = await asyncio.wait_for(broker.reports().__anext__(), 2)
+        arrived = clock.now()
+        await broker.close()
+        return first, releases, arrived - submitted
+
+    first, releases, waited_ns = uvloop.run(run())
+    assert first.exec_type == "new"
+    assert releases <= 2, f"the pacer woke {releases} times for one report"
+    assert waited_ns >= 300_000
+
+
 def test_in_the_cascade_sells_at_limit_down_do_not_fill_until_the_locks_break():
     import msgspec
 
