@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The outbox: connections with output waiting, written together.
 
 A journal release flushes the outbox at its end (GroupCommitter.after_release), so a batch's

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The gateway: one event loop that owns the journaled margin engine, the broker and the market feed.
 
 Every state-changing input becomes a command, applied by the machine and appended to the

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """One websocket connection: login, requests, and everything the gateway pushes to it.
 
 Outgoing messages are queued and written by one task per connection, which numbers them

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-AUGMENTED = sorted(p.with_suffix("") for p in [*ROOT.glob("gateway/*/*.pxd"), *ROOT.glob("simulators/*/*.pxd")]
+AUGMENTED = sorted(p.with_suffix("") for p in [*ROOT.glob("gateway/*.pxd"), *ROOT.glob("gateway/*/*.pxd"), *ROOT.glob("simulators/*/*.pxd")]
                    if p.with_suffix(".py").exists())
 
 

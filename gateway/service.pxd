@@ -1,0 +1,31 @@
+# Types for service.py, which Cython compiles as typed code (an "augmenting" .pxd): the Python source
+# stays the one text of the gateway, and runs uncompiled where no build exists.
+# service.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
+# Only what every order touches is typed; the rest of the gateway's state lives in its __dict__.
+
+from gateway.journal.committer cimport GroupCommitter
+from gateway.outbox cimport Outbox
+
+
+cdef class Gateway:
+    cdef dict __dict__
+    cdef public object config, machine, journaled, broker, clock, metrics, order_trace, busy_poll
+    cdef public GroupCommitter committer
+    cdef public Outbox outbox
+    cdef public object market_subs, account_subs, order_subs, alert_subs  # defaultdicts
+    cdef public dict answers, last_tick, clients, alert_counts
+    cdef public list _to_broker
+    cdef public set sessions
+    cdef public bint _broker_keeps_our_clock, started
+    cdef public long long _next_clock_ns
+
+    cpdef tuple submit(self, command, on_safe=*)
+    cpdef long long now(self)
+    cpdef _route(self, long long order, command, bint market_like)
+    cpdef _for_broker(self, long long order, broker_order)
+    cpdef _after_release(self)
+    cpdef _send_to_broker(self)
+    cpdef on_broker_message(self, message)
+    cpdef publish(self, list events)
+    cpdef _order_update(self, event)
+    cpdef _to_order_watchers(self, long long account, message, answer)
