@@ -21,7 +21,7 @@ $(PY):
 
 # Reinstall (and rebuild the extensions) whenever the packaging or a Cython source changes.
 # A module compiled from its .py source with an augmenting .pxd counts as a Cython source too.
-AUGMENTED := $(wildcard gateway/*.pxd gateway/*/*.pxd simulators/*/*.pxd)
+AUGMENTED := $(filter-out core/_engine.pxd,$(wildcard core/*.pxd gateway/*.pxd gateway/*/*.pxd simulators/*/*.pxd))
 $(STAMP): $(PY) pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd gateway/*/*.pyx simulators/*/*.pyx) \
 		$(AUGMENTED) $(wildcard $(AUGMENTED:.pxd=.py))
 	rm -f $(AUGMENTED:.pxd=.c)  # generated again with the directives setup.py sets for them
@@ -57,4 +57,4 @@ bench-baseline: build
 	$(PY) -m bench.check --baseline --runs 3
 
 clean:
-	rm -rf $(VENV) build *.egg-info core/*.cpp core/*.so gateway/*/*.c gateway/*/*.so simulators/*/*.c simulators/*/*.so .pytest_cache
+	rm -rf $(VENV) build *.egg-info core/*.cpp core/*.c core/*.so gateway/*.c gateway/*.so gateway/*/*.c gateway/*/*.so simulators/*/*.c simulators/*/*.so .pytest_cache

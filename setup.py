@@ -80,7 +80,8 @@ extensions.append(Extension(
 AUGMENTED_DIRECTIVES = {**COMPILER_DIRECTIVES, "boundscheck": True, "wraparound": True,
                         "initializedcheck": True, "cdivision": False}
 augmented = []
-for pxd in sorted(glob.glob("gateway/*.pxd") + glob.glob("gateway/*/*.pxd") + glob.glob("simulators/*/*.pxd")):
+for pxd in sorted(glob.glob("core/*.pxd") + glob.glob("gateway/*.pxd") + glob.glob("gateway/*/*.pxd")
+                  + glob.glob("simulators/*/*.pxd")):
     source = pxd[:-len(".pxd")] + ".py"
     if os.path.exists(source):
         augmented.append(Extension(

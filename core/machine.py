@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The one entry point: a command in, its outcome and events out.
 
 `Machine.execute(command)` applies a command to the engine and returns its

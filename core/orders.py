@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Today's orders as clients and operators see them: the order state machine, client order ids,
 broker ids and fills.
 

@@ -14,14 +14,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-AUGMENTED = sorted(p.with_suffix("") for p in [*ROOT.glob("gateway/*.pxd"), *ROOT.glob("gateway/*/*.pxd"), *ROOT.glob("simulators/*/*.pxd")]
+AUGMENTED = sorted(p.with_suffix("") for p in [*ROOT.glob("core/*.pxd"), *ROOT.glob("gateway/*.pxd"), *ROOT.glob("gateway/*/*.pxd"),
+                                                    *ROOT.glob("simulators/*/*.pxd")]
                    if p.with_suffix(".py").exists())
 
 
 def test_the_order_path_modules_are_among_them():
     names = {str(p.relative_to(ROOT)) for p in AUGMENTED}
     assert {"simulators/broker/core", "gateway/journal/file", "gateway/journal/journaled",
-            "gateway/journal/committer"} <= names
+            "gateway/journal/committer", "gateway/ws", "gateway/outbox", "gateway/service", "core/machine",
+            "core/orders"} <= names
 
 
 @pytest.mark.parametrize("stem", AUGMENTED, ids=lambda p: str(p.relative_to(ROOT)))

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The asynchronous broker interface the gateway uses, and the messages that cross it.
 
 A transport implements `Broker`: the in-process simulator (simulated.py) and, later, a

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The broker simulator behind the asynchronous broker interface, on simulated time.
 
 Reports are delivered after the latency model's delay, in simulated time. With a clock that
