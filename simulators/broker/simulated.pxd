@@ -1,6 +1,7 @@
 # Types for simulated.py, which Cython compiles as typed code (an "augmenting" .pxd; the .py stays the one source).
 # simulated.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
-# _schedule and _release stay Python methods: the stress runner and a test wrap them on an instance.
+# _schedule and _release stay Python methods: the stress runner and a test wrap them on an instance,
+# which the __dict__ allows (a cpdef method of a class with a __dict__ would look for such a wrapper too).
 
 from simulators.broker.core cimport BrokerCore
 from simulators.broker.interface cimport ReportStream
