@@ -68,10 +68,10 @@ extensions.append(Extension(
     extra_compile_args=["-O3", "-Wno-unused-function"],
 ))
 
-# Modules compiled from their own .py, typed by the .pxd beside it (an "augmenting" .pxd): on
-# every order's path, the simulated broker's core and the journal's append and group commit.
-# A .pxd with a .py of the same name is the whole list (the Makefile and tests/test_compiled.py
-# read it the same way).
+# Modules compiled from their own .py, typed by the .pxd beside it (an "augmenting" .pxd): the
+# classes on every order's path (session, outbox, gateway, machine, order registry, journal,
+# simulated broker; docs/compiled.md). A .pxd with a .py of the same name is the whole list
+# (the Makefile and tests/test_compiled.py read it the same way; core/_engine.pxd types a .pyx).
 #
 # They keep Python's semantics: the engine's directives above (no index checks, C division)
 # are safe only in the engine's own code, whose every index and division is checked at the
