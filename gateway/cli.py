@@ -153,11 +153,6 @@ def _serve(args) -> int:
     if args.busy_poll_us is not None:
         config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server,
                                                                                 busy_poll_us=args.busy_poll_us))
-        try:
-            config.validate()
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
     if args.journal:
         config = msgspec.structs.replace(config, journal=msgspec.structs.replace(config.journal, dir=args.journal))
     broker = config.broker
@@ -176,6 +171,11 @@ def _serve(args) -> int:
         fix = msgspec.structs.replace(fix, sender_comp_id=ours, target_comp_id=theirs)
     config = msgspec.structs.replace(config, broker=msgspec.structs.replace(broker, kind=args.broker or broker.kind,
                                                                             fix=fix))
+    try:  # the command line's overrides are held to the same bounds as the file
+        config.validate()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     run(config)
     return 0
 

@@ -14,39 +14,49 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 from core.config import EngineConfig
 from gateway.fix.broker import FixSettings
 
 
+# Bounds that every setting of these kinds must respect: a value outside them is refused when the
+# config is read, with an error naming the setting (`Expected ... - at `$.market.speed``). A zero
+# where a period is expected would have a task or thread turn without ever waiting.
+Port = Annotated[int, Meta(ge=0, le=65_535)]  # 0: any free port
+Count = Annotated[int, Meta(ge=1)]
+NonNegative = Annotated[int, Meta(ge=0)]
+Seconds = Annotated[float, Meta(gt=0)]
+
+
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
-    port: int = 8765
-    order_port: int = 8766  # the same websocket API on picows, for the lowest latency (0: any free port; -1: off)
-    max_frame_bytes: int = 65_536  # larger frames are refused and the connection closed (1009)
-    send_queue_limit: int = 10_000  # order and fill messages waiting for one connection; past it, close
-    send_timeout_s: float = 10.0  # one frame that takes longer to leave than this: the client is not reading
-    send_buffer_bytes: int = 0  # the kernel's send buffer per connection (0: the OS's, which grows to MBs);
+    port: Port = 8765
+    order_port: Annotated[int, Meta(ge=-1, le=65_535)] = 8766  # the same websocket API on picows, for the lowest latency (0: any free port; -1: off)
+    max_frame_bytes: Annotated[int, Meta(ge=256)] = 65_536  # larger frames are refused and the connection closed (1009)
+    send_queue_limit: Count = 10_000  # order and fill messages waiting for one connection; past it, close
+    send_timeout_s: Seconds = 10.0  # one frame that takes longer to leave than this: the client is not reading
+    send_buffer_bytes: NonNegative = 0  # the kernel's send buffer per connection (0: the OS's, which grows to MBs);
     #                             smaller bounds kernel memory per client and notices a stalled reader sooner
     market_conflation: bool = True  # a slow reader gets the latest tick per instrument, not every one
-    heartbeat_s: float = 10.0  # the gateway sends a heartbeat after this much silence
-    idle_timeout_s: float = 30.0  # and closes a connection that has said nothing for this long
-    login_timeout_s: float = 10.0
-    login_attempts: int = 3
-    message_rate_per_s: int = 500  # requests per connection (token bucket)
-    message_burst: int = 1_000
-    max_errors_per_minute: int = 100  # past it the connection is closed: sustained abuse
-    clock_skew_s: float = 30.0  # login timestamps further off than this are refused
+    heartbeat_s: Seconds = 10.0  # the gateway sends a heartbeat after this much silence
+    idle_timeout_s: Seconds = 30.0  # and closes a connection that has said nothing for this long
+    login_timeout_s: Seconds = 10.0
+    login_attempts: Count = 3
+    message_rate_per_s: Count = 500  # requests per connection (token bucket)
+    message_burst: Count = 1_000
+    max_errors_per_minute: NonNegative = 100  # past it the connection is closed: sustained abuse
+    clock_skew_s: Annotated[float, Meta(ge=0)] = 30.0  # login timestamps further off than this are refused
     busy_poll_us: int = 0  # after each request, poll this long instead of sleeping (costs a core; 0: off)
 
 
 class JournalSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     dir: str = "var/journal"
     fsync: Literal["every-batch", "interval", "none"] = "every-batch"
-    interval_ms: int = 5
+    interval_ms: Count = 5  # the interval policy's fsync period
     # records between snapshots, each written by a forked child (0: never); a restart replays at
     # most this many records after the newest snapshot: 1,000,000 take about 2 s (docs/journal.md)
     snapshot_every: int = 1_000_000
@@ -62,8 +72,8 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 class MarketSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     source: Literal["scenario", "none"] = "scenario"
     scenario: str = "calm"
-    speed: float = 1.0  # simulated seconds per wall-clock second; 0: as fast as possible
-    clock_every_s: float = 1.0  # how often (simulated) the clock advances the engine (margin-call deadlines)
+    speed: Annotated[float, Meta(ge=0)] = 1.0  # simulated seconds per wall-clock second; 0: as fast as possible
+    clock_every_s: Seconds = 1.0  # how often (simulated) the clock advances the engine (margin-call deadlines)
     allow_injection: bool = False  # POST /admin/market/... may inject prices (tests, drills)
 
 
@@ -73,17 +83,17 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     kind: Literal["simulated", "fix"] = "simulated"
     fix: FixSettings = FixSettings()
     latency: Literal["zero", "realistic"] = "zero"
-    reject_rate: float = 0.0
+    reject_rate: Annotated[float, Meta(ge=0, le=1)] = 0.0  # the share of valid orders refused at random
     seed: int = 1
 
 
 class AlertSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     webhook_url: str = ""  # margin state changes are POSTed here as JSON (empty: no webhook)
     webhook_secret: str = ""  # signs each body: X-Beacon-Signature: sha256=<hex HMAC>
-    timeout_s: float = 2.0  # per attempt
-    retries: int = 3  # after the first attempt, on errors, timeouts, 5xx and 429
-    backoff_s: float = 0.5  # doubled per retry
-    queue_limit: int = 10_000  # alerts waiting; past it the oldest is dropped (and counted)
+    timeout_s: Seconds = 2.0  # per attempt
+    retries: NonNegative = 3  # after the first attempt, on errors, timeouts, 5xx and 429
+    backoff_s: Annotated[float, Meta(ge=0)] = 0.5  # doubled per retry
+    queue_limit: Count = 10_000  # alerts waiting; past it the oldest is dropped (and counted)
 
 
 class Client(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -98,7 +108,7 @@ class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     accounts: bool = False  # open one funded account per tier for each configured client
-    deposit_fen: int = 100_000_000  # 1,000,000.00 CNY
+    deposit_fen: NonNegative = 100_000_000  # 1,000,000.00 CNY
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -113,6 +123,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     alerts: AlertSettings = AlertSettings()
 
     def validate(self) -> "Config":
+        try:  # the bounds above, also for a config built or changed in code (structs.replace checks none)
+            msgspec.convert(msgspec.to_builtins(self), type(self))
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"config: {exc}") from None
         keys = [c.api_key for c in self.clients]
         if len(set(keys)) != len(keys):
             raise ValueError("config: duplicate client api_key")

@@ -44,6 +44,7 @@ from simulators.broker import (
     SimClock, SimulatedBroker,
 )
 from simulators.broker.latency import PRESETS
+from simulators import pacing
 from simulators.market import MarketSimulator, load_scenario
 from simulators.market.messages import DayClose, DayOpen, InstrumentStatus, MarketMessage, Tick
 
@@ -376,7 +377,7 @@ class Gateway:
         market = self.config.market
         wall_step = market.clock_every_s / market.speed if market.speed else market.clock_every_s
         while True:
-            await asyncio.sleep(wall_step)
+            await pacing.wait(wall_step)  # (at a high market speed the step is under a millisecond)
             try:
                 self.advance_clock()
             except Exception:  # the clock must keep ticking
