@@ -21,9 +21,10 @@ import logging
 import secrets
 import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Annotated, AsyncIterator
 
 import msgspec
+from msgspec import Meta
 
 from simulators.broker.interface import (
     BrokerMessage, BrokerUnavailable, CancelRequest, ConnectionStatus, ExecutionReport, NewOrder, ReportStream,
@@ -39,18 +40,18 @@ log = logging.getLogger("beacon.fix.broker")
 
 class FixSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
-    port: int = 9878
+    port: Annotated[int, Meta(ge=1, le=65_535)] = 9878
     sender_comp_id: str = "BEACON"
     target_comp_id: str = "BROKER"
-    heartbeat_s: float = 30.0
+    heartbeat_s: Annotated[float, Meta(ge=0)] = 30.0  # HeartBtInt (0: none)
     reset_on_logon: bool = False
     store_dir: str = ""  # default: <journal directory>/fix
     fsync: bool = False
     start_time: str = "00:00:00"  # the session schedule, local time; equal start and end: always
     end_time: str = "00:00:00"
     timezone: str = "Asia/Shanghai"
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
+    reconnect_min_s: Annotated[float, Meta(gt=0)] = 0.5  # (0 would redial without waiting, for ever)
+    reconnect_max_s: Annotated[float, Meta(gt=0)] = 30.0
     # ClOrdIDs on the wire are "<prefix>-<order id>", so that a fresh journal (order ids from 1
     # again) never reuses one the broker has seen. "auto": a token made once and kept in the
     # store directory (with the journal, so a restart keeps it); "": the bare order id.

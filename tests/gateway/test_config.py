@@ -27,6 +27,8 @@ REFUSED = [
     ("server", "max_frame_bytes", 10, "`$.server.max_frame_bytes`"),
     ("alerts", "queue_limit", 0, "`$.alerts.queue_limit`"),
     ("demo", "deposit_fen", -1, "`$.demo.deposit_fen`"),
+    ("broker.fix", "port", 0, "`$.broker.fix.port`"),
+    ("broker.fix", "reconnect_min_s", 0.0, "`$.broker.fix.reconnect_min_s`"),
 ]
 
 
