@@ -94,13 +94,14 @@ def _token_ok(request: web.Request) -> bool:
 
 @web.middleware
 async def admin_auth(request: web.Request, handler):
-    if request.path.startswith("/admin/") and not _token_ok(request):
-        return _problem(401, "UNAUTHORIZED", "an admin token is required: Authorization: Bearer <token>")
-    committer = request.app["gateway"].committer
-    if request.path.startswith("/admin/") and committer is not None and committer.failed:
-        # a change could not be acknowledged, and a read answers once the journal has caught up
-        return _problem(503, "JOURNAL_FAILED", "the journal has stopped after a failed write: nothing can be "
-                                               "acknowledged until the gateway is restarted (see /health)")
+    if request.path.startswith("/admin/"):
+        if not _token_ok(request):
+            return _problem(401, "UNAUTHORIZED", "an admin token is required: Authorization: Bearer <token>")
+        committer = request.app["gateway"].committer
+        if committer is not None and committer.failed:
+            # a change could not be acknowledged, and a read answers once the journal has caught up
+            return _problem(503, "JOURNAL_FAILED", "the journal has stopped after a failed write: nothing can be "
+                                                   "acknowledged until the gateway is restarted (see /health)")
     return await handler(request)
 
 

@@ -29,14 +29,16 @@ from gateway.fix.broker import FixSettings
 Port = Annotated[int, Meta(ge=0, le=65_535)]  # 0: any free port
 Count = Annotated[int, Meta(ge=1)]
 NonNegative = Annotated[int, Meta(ge=0)]
+NonNegativeFloat = Annotated[float, Meta(ge=0)]
 Seconds = Annotated[float, Meta(gt=0)]
 
 
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 8765
-    order_port: Annotated[int, Meta(ge=-1, le=65_535)] = 8766  # the same websocket API on picows, for the lowest latency (0: any free port; -1: off)
-    max_frame_bytes: Annotated[int, Meta(ge=256)] = 65_536  # larger frames are refused and the connection closed (1009)
+    # the same websocket API on picows, for the lowest latency (0: any free port; -1: off)
+    order_port: Annotated[int, Meta(ge=-1, le=65_535)] = 8766
+    max_frame_bytes: Annotated[int, Meta(ge=256)] = 65_536  # larger: refused, the connection closed (1009)
     send_queue_limit: Count = 10_000  # order and fill messages waiting for one connection; past it, close
     send_timeout_s: Seconds = 10.0  # one frame that takes longer to leave than this: the client is not reading
     send_buffer_bytes: NonNegative = 0  # the kernel's send buffer per connection (0: the OS's, which grows to MBs);
@@ -49,7 +51,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     message_rate_per_s: Count = 500  # requests per connection (token bucket)
     message_burst: Count = 1_000
     max_errors_per_minute: NonNegative = 100  # past it the connection is closed: sustained abuse
-    clock_skew_s: Annotated[float, Meta(ge=0)] = 30.0  # login timestamps further off than this are refused
+    clock_skew_s: NonNegativeFloat = 30.0  # login timestamps further off than this are refused
     busy_poll_us: int = 0  # after each request, poll this long instead of sleeping (costs a core; 0: off)
 
 
@@ -72,7 +74,7 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 class MarketSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     source: Literal["scenario", "none"] = "scenario"
     scenario: str = "calm"
-    speed: Annotated[float, Meta(ge=0)] = 1.0  # simulated seconds per wall-clock second; 0: as fast as possible
+    speed: NonNegativeFloat = 1.0  # simulated seconds per wall-clock second; 0: as fast as possible
     clock_every_s: Seconds = 1.0  # how often (simulated) the clock advances the engine (margin-call deadlines)
     allow_injection: bool = False  # POST /admin/market/... may inject prices (tests, drills)
 
@@ -92,7 +94,7 @@ class AlertSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     webhook_secret: str = ""  # signs each body: X-Beacon-Signature: sha256=<hex HMAC>
     timeout_s: Seconds = 2.0  # per attempt
     retries: NonNegative = 3  # after the first attempt, on errors, timeouts, 5xx and 429
-    backoff_s: Annotated[float, Meta(ge=0)] = 0.5  # doubled per retry
+    backoff_s: NonNegativeFloat = 0.5  # doubled per retry
     queue_limit: Count = 10_000  # alerts waiting; past it the oldest is dropped (and counted)
 
 
