@@ -98,9 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
+    if args.child:  # (on the CPU the parent keeps off the server's: affinity is inherited)
         print(json.dumps(child(args.child, args.mode, args.rate, args.count, args.warmup, args.policy)))
         return 0
+    from bench.loadgen.__main__ import off_server_cpu
+    with off_server_cpu():
+        return pairs(args, parser)
+
+
+def pairs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     trees = []
     for spec in args.tree:
         name, sep, path = spec.partition("=")

@@ -4,7 +4,12 @@ flow of several client processes), the report with its tables, plot and histogra
 asserted; this keeps the tools from rotting between benchmark runs."""
 
 import json
+import os
+import subprocess
+import sys
+import time
 
+import pytest
 from hdrh.histogram import HdrHistogram
 
 from bench.loadgen import __main__ as loadgen
@@ -12,7 +17,9 @@ from bench.loadgen.__main__ import main
 
 
 def test_the_smoke_run_writes_a_complete_report(tmp_path):
+    cpus = os.sched_getaffinity(0)
     assert main(["--smoke", "--out", str(tmp_path)]) == 0
+    assert os.sched_getaffinity(0) == cpus  # the harness gave back the CPUs it kept off meanwhile
     results = json.loads((tmp_path / "results.json").read_text())
     runs = results["runs"]
     assert {(r["target"], r["mode"]) for r in runs} == {
@@ -25,6 +32,7 @@ def test_the_smoke_run_writes_a_complete_report(tmp_path):
         assert 0 < run["latency_us"]["p50"] <= run["latency_us"]["p99"] <= run["latency_us"]["max"]
         assert run["server_cpu_us_per_answer"] >= 0 and run["server_cpu_busy"] >= 0  # the server's own load
         assert run["server_preempted_per_1k_answers"] >= 0  # read from every thread's /proc status
+        assert run["server_waited_for_cpu_ms"] >= 0  # and from every thread's schedstat
     # (a smoke run's closed loop can fit between two 10 ms ticks of the CPU clock; the whole run cannot)
     assert sum(run["server_cpu_us_per_answer"] for run in runs) > 0
     alternated = results["alternated"]  # one round in a smoke run: the floor and the gateway, alternated
@@ -196,3 +204,24 @@ def test_the_median_of_the_rounds_leaves_out_a_disturbed_floor():
     # p50 ratios 1.33, 1.17, 1.29 -> median 1.29; p99 from rounds 0 and 2 only: 3.00 and 2.00 -> 2.50
     assert "the median of 3 alternated rounds: p50 1.29x the echo's (goal <= 1.5x: met)" in line
     assert "p99 2.50x (goal <= 2x: not met)" in line and "1 round(s) left out of the p99" in line
+
+
+def test_the_harness_keeps_off_the_servers_cpu_and_gives_its_cpus_back():
+    cpus = os.sched_getaffinity(0)
+    with loadgen.off_server_cpu():
+        inside = os.sched_getaffinity(0)
+    assert os.sched_getaffinity(0) == cpus
+    server_cpus = {int(cpu) for cpu, _ in loadgen.PLACEMENTS.values()}
+    if cpus - server_cpus:  # a machine with a CPU to spare
+        assert inside == cpus - server_cpus
+    else:
+        assert inside == cpus
+
+
+def test_waiting_for_a_client_returns_its_status_and_kills_one_that_outlasts_the_timeout():
+    assert loadgen.wait_quietly(subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]), 30) == 3
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    began = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        loadgen.wait_quietly(slow, 0.3)
+    assert slow.poll() is not None and time.monotonic() - began < 30  # killed and reaped, not waited out
