@@ -6,10 +6,11 @@ the restore-to line, or everything when equity is gone). This module decides the
 a deterministic function of the machine's state and the command's timestamp, so that a
 journal replays to the same child orders:
 
-- the order of positions: sellable and not limit-locked first (locked ones are skipped and
-  retried; halted ones too), then the highest risk (daily volatility x value), then the
-  largest value, then the code; per position the smallest valid quantity whose value at
-  the mark covers what is left of x, capped at what is sellable;
+- the order of positions: sellable and not limit-locked first, limit-locked last (their
+  children queue at the limit-down price and fill when the lock breaks), halted ones
+  skipped and retried; within each group the highest risk (daily volatility x value), then
+  the largest value, then the code; per position the smallest valid quantity whose value
+  at the mark covers what is left of x, capped at what is sellable;
 - child orders: at most `liquidation_child_notional` and a participation share of the
   instrument's recent volume each, priced `liquidation_discount_bp` under the mark but
   never under limit-down, and at most one per account and instrument per stage;
@@ -20,8 +21,9 @@ journal replays to the same child orders:
   accounts, shared max-min fairly, the accounts with the lowest collateral ratio first for
   what does not divide evenly.
 
-An account with nothing it can sell now (shares bought today, limit-locked, halted) waits
-without effort until the market changes: a lock or a halt flips, or the day rolls.
+An account with nothing it can sell now (shares bought today, halted, or already in working
+liquidation orders) waits without effort until the market changes: a lock or a halt flips,
+or the day rolls.
 """
 
 from __future__ import annotations
@@ -391,9 +393,6 @@ class Liquidator:
         wants: list[_Want] = []
         sellable_now = False
         for locked, _, _, code, pos, spec, market in candidates:
-            if locked:
-                skips.append(Skip(code, "limit-locked at limit-down (no bids); retried when it trades"))
-                continue
             sellable_now = True
             if not everything and left <= 0:
                 break
@@ -409,6 +408,8 @@ class Liquidator:
                    else f"{need:,} at {mark} cover {left:,} of x")
             if qty < need:
                 why += f"; this stage {qty:,} (child cap: {cap_notional:,} by notional, {cap_volume:,} by volume)"
+            if locked:
+                why += "; limit-locked at limit-down (no bids): queued there, fills when the lock breaks"
             price = liquidation_price(mark, market["limit_down"], spec.tick, c.liquidation_discount_bp)
             wants.append(_Want(account=account, ratio=ratio if ratio >= 0 else 1 << 62, instrument=pos["instrument"],
                                sellable=pos["sellable"], qty=qty, price=price, why=why))

@@ -138,7 +138,8 @@ def test_a_deposit_that_restores_the_ratio_cancels_the_working_children(backend)
     assert [e.reason for e in events if isinstance(e, CancelRequested)] == ["liquidation ended (NORMAL)"]
 
 
-def test_locked_and_bought_today_are_skipped_and_retried_when_the_market_changes(backend):
+def test_a_locked_name_is_queued_at_limit_down_and_today_s_buys_are_skipped(backend):
+    """DOMAIN.md: limit-locked last (not skipped), halted skipped; shares bought today cannot be sold."""
     machine = machine_with(backend)
     machine.execute(OpenAccount(tier="conservative"))
     machine.execute(Deposit(account=0, amount=10_000_000))
@@ -148,26 +149,58 @@ def test_locked_and_bought_today_are_skipped_and_retried_when_the_market_changes
     machine.execute(DayRoll(day=DAY1 + 1))
     machine.execute(PlaceOrder(account=0, instrument="300002", side=1, price=3000, qty=4_600, client_order_id="b",
                                ts=T1))
-    machine.execute(Fill(order=2, qty=4_600, price=3000, exec_id="f2"))
+    machine.execute(Fill(order=2, qty=4_600, price=3000, exec_id="f2"))  # debt 88,048.88
     machine.execute(Tick(instrument="600000", price=900, lock=-1, ts=T1))  # limit-down, no bids
     outcome = machine.execute(Tick(instrument="300002", price=1500, ts=T1))  # A 114,000.00, R 129.47 %
     assert outcome.changes == ((0, 0, 3, 12_947),)
     outcome, events = machine.apply(ClockAdvance(ts=T1 + S))
-    assert outcome.orders == ()
     stage = next(e for e in events if isinstance(e, LiquidationStaged))
-    assert stage.waiting and stage.skipped == (
-        Skip("300002", "bought today (T+1): sellable from the next trading day"),
-        Skip("600000", "limit-locked at limit-down (no bids); retried when it trades"))
-    # waiting costs nothing and says nothing until the market changes
-    assert machine.apply(ClockAdvance(ts=T1 + 40 * S)) == (Outcome(), [])
-    machine.execute(Tick(instrument="600000", price=905, volume=30_000, ts=T1 + 50 * S))  # trades again
+    # x = (1.55 x 8,804,888 - 11,400,000) / (1.55 x 0.99924 - 1) = 40,952.74 CNY: 4,551 shares at
+    # 9.00, a lot up 4,600; no volume traded into the lock, so one lot this stage, at limit-down
+    assert not stage.waiting and stage.to_sell == 4_095_274
+    assert stage.orders == (ChildOrder(outcome.orders[0], "600000", 100, 900,
+                                       "4,600 at 900 cover 4,095,274 of x; this stage 100 (child cap: 55,555 by "
+                                       "notional, 0 by volume); limit-locked at limit-down (no bids): queued there, "
+                                       "fills when the lock breaks"),)
+    assert stage.skipped == (Skip("300002", "bought today (T+1): sellable from the next trading day"),)
+    # the lock breaks and the queued child fills at 9.00: net 89,454 repays debt
+    machine.execute(Tick(instrument="600000", price=905, volume=30_000, ts=T1 + 20 * S))
+    machine.execute(Fill(order=outcome.orders[0], qty=100, price=900, exec_id="f3"))
     outcome, events = machine.apply(ClockAdvance(ts=T1 + 75 * S))
     stage = next(e for e in events if isinstance(e, LiquidationStaged))
-    # x = 40,497.22: 4,475 shares at 9.05, a lot up: 4,500; this stage 10 % of 30,000 traded
+    # D 8,715,434, A 11,334,500: x = 39,619.82 CNY, 4,378 shares at 9.05, a lot up 4,400; this
+    # stage 10 % of the 30,000 traded
     assert stage.orders == (ChildOrder(outcome.orders[0], "600000", 3_000, 900,
-                                       "4,500 at 905 cover 4,049,722 of x; this stage 3,000 "
+                                       "4,400 at 905 cover 3,961,982 of x; this stage 3,000 "
                                        "(child cap: 55,248 by notional, 3,000 by volume)"),)
     assert stage.skipped == (Skip("300002", "bought today (T+1): sellable from the next trading day"),)
+
+
+def test_limit_locked_positions_come_last_whatever_their_risk(backend):
+    """600000 is the larger position (same volatility), so it would come first by risk; locked, it
+    comes after 300002, which is sold in full, and takes what is left of x."""
+    machine = machine_with(backend)
+    machine.execute(OpenAccount(tier="conservative"))
+    machine.execute(Deposit(account=0, amount=10_000_000))
+    machine.execute(PlaceOrder(account=0, instrument="600000", side=1, price=1000, qty=8_000, client_order_id="a",
+                               ts=T1 - 86_400 * S))
+    machine.execute(Fill(order=1, qty=8_000, price=1000, exec_id="f1"))
+    machine.execute(PlaceOrder(account=0, instrument="300002", side=1, price=3000, qty=3_900, client_order_id="b",
+                               ts=T1 - 86_400 * S))
+    machine.execute(Fill(order=2, qty=3_900, price=3000, exec_id="f2"))
+    # debt 97,051.22 (8,002,080 + 11,703,042 - 10,000,000); the roll accrues a day: 16.18
+    machine.execute(DayRoll(day=DAY1 + 1))
+    machine.execute(Tick(instrument="600000", price=900, lock=-1, ts=T1))
+    outcome = machine.execute(Tick(instrument="300002", price=1200, volume=100_000, ts=T1))
+    assert outcome.changes == ((0, 0, 3, 12_238),)  # A 118,800.00, D 97,067.40
+    outcome, events = machine.apply(ClockAdvance(ts=T1 + S))
+    stage = next(e for e in events if isinstance(e, LiquidationStaged))
+    # x = (1.55 x 9,706,740 - 11,880,000) / 0.548822 = 57,677.12 CNY: all of 300002 (46,800.00),
+    # then 600000 covers the 10,877.12 left: 1,209 shares, a lot up 1,300, one lot this stage
+    assert stage.to_sell == 5_767_712 and stage.skipped == ()
+    whys = {o.instrument: (o.qty, o.price, o.why) for o in stage.orders}
+    assert whys["300002"] == (3_900, 1_176, "3,900 at 1200 cover 5,767,712 of x")
+    assert whys["600000"][:2] == (100, 900) and whys["600000"][2].startswith("1,300 at 900 cover 1,087,712 of x")
 
 
 def test_paused_liquidation_places_nothing_until_resumed(backend):
