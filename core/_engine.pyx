@@ -692,14 +692,10 @@ cdef class MarginEngine:
                      object clid, int64_t now_ns, bint liquidation, bint commit) except -1:
         cdef bint known = 0 <= acct < <int32_t>self.accounts.size()
         cdef int code
-        if side != BUY and side != SELL:
-            code = self._reject(INVALID_SIDE, 1, side, 0, 0)
-        elif qty <= 0 or qty > MAX_QUANTITY:
-            code = self._reject(INVALID_QUANTITY, 1, qty, 0, 0)
-        elif price <= 0 or price > MAX_PRICE:
-            code = self._reject(INVALID_PRICE, 1, price, 0, 0)
-        elif not known:
+        if not known:
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
+        if side != BUY and side != SELL:  # not an order at all; the account step needs the side
+            code = self._reject(INVALID_SIDE, 1, side, 0, 0)
         else:
             code = self._decide_for_account(acct, instr, side, price, qty, clid, now_ns, liquidation, commit)
         # Every answered client order id is remembered for the day, accepted or not.
@@ -755,7 +751,11 @@ cdef class MarginEngine:
             open_buy_same = p.open_buy
         if not is_buy and qty > sellable:
             return self._reject(INSUFFICIENT_SELLABLE, 2, qty, sellable, 0)
-        # 5. lots, tick, limit band, collar
+        # 5. quantity and price in range, lots, tick, limit band, collar
+        if qty <= 0 or qty > MAX_QUANTITY:
+            return self._reject(INVALID_QUANTITY, 1, qty, 0, 0)
+        if price <= 0 or price > MAX_PRICE:
+            return self._reject(INVALID_PRICE, 1, price, 0, 0)
         if is_buy:
             if not buy_quantity_ok(inst.board, qty):
                 return self._reject(INVALID_LOT, 2, qty, sellable, 0)

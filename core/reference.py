@@ -418,14 +418,10 @@ class ReferenceEngine:
 
     def _decide(self, acct, instr, side, price, qty, clid, now_ns, liquidation, commit) -> int:
         a = self._account(acct)
-        if side not in (Side.BUY, Side.SELL):
-            code = self._reject(RC.INVALID_SIDE, side)
-        elif not 0 < qty <= MAX_QUANTITY:
-            code = self._reject(RC.INVALID_QUANTITY, qty)
-        elif not 0 < price <= MAX_PRICE:
-            code = self._reject(RC.INVALID_PRICE, price)
-        elif a is None:
+        if a is None:
             return self._reject(RC.UNKNOWN_ACCOUNT, acct)
+        if side not in (Side.BUY, Side.SELL):  # not an order at all; the account step needs the side
+            code = self._reject(RC.INVALID_SIDE, side)
         else:
             code = self._decide_for_account(a, instr, side, price, qty, clid, now_ns, liquidation, commit)
         # Every answered client order id is remembered for the day, accepted or not.
@@ -467,7 +463,11 @@ class ReferenceEngine:
         sellable = self._sellable(a.ident, instr)
         if not is_buy and qty > sellable:
             return self._reject(RC.INSUFFICIENT_SELLABLE, qty, sellable)
-        # 5. lots, tick, limit band, collar
+        # 5. quantity and price in range, lots, tick, limit band, collar
+        if not 0 < qty <= MAX_QUANTITY:
+            return self._reject(RC.INVALID_QUANTITY, qty)
+        if not 0 < price <= MAX_PRICE:
+            return self._reject(RC.INVALID_PRICE, price)
         lot_ok = buy_quantity_ok(inst.board, qty) if is_buy else sell_quantity_ok(inst.board, qty, sellable)
         if not lot_ok:
             return self._reject(RC.INVALID_LOT, qty, sellable)

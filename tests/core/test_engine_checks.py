@@ -11,7 +11,7 @@ BUY, SELL = Side.BUY, Side.SELL
 
 
 @covers(RC.INVALID_SIDE, RC.INVALID_QUANTITY, RC.INVALID_PRICE)
-def test_malformed_orders_are_rejected_before_anything_else(engine):
+def test_malformed_orders_are_rejected_with_what_was_wrong(engine):
     acct = funded(engine)
     rejected(engine.place(acct, "600000", 3, 1000, 100, "a", NOW), RC.INVALID_SIDE, "side=3")
     rejected(engine.place(acct, "600000", BUY, 1000, 0, "b", NOW), RC.INVALID_QUANTITY, "qty=0")
@@ -19,8 +19,24 @@ def test_malformed_orders_are_rejected_before_anything_else(engine):
     rejected(engine.place(acct, "600000", BUY, 1000, 10**9 + 1, "d", NOW), RC.INVALID_QUANTITY)
     rejected(engine.place(acct, "600000", BUY, 0, 100, "e", NOW), RC.INVALID_PRICE, "price=0")
     rejected(engine.place(acct, "600000", BUY, -5, 100, "f", NOW), RC.INVALID_PRICE)
-    # a malformed order on an unknown account is still reported as malformed
-    rejected(engine.place(99, "600000", BUY, 1000, 0, "g", NOW), RC.INVALID_QUANTITY)
+
+
+def test_quantity_and_price_ranges_are_checked_in_the_domain_order(engine):
+    """DOMAIN.md section 6: the checks run in the order listed, the account first; a quantity or a
+    price out of range is part of step 5 (the quantity rule, the tick and the band)."""
+    rejected(engine.place(99, "600000", BUY, 1000, 0, "g", NOW), RC.UNKNOWN_ACCOUNT)
+    acct = funded(engine)
+    holding(engine, acct, "600000", 1000)
+    engine.fast.set_frozen(acct, True)
+    rejected(engine.place(acct, "600000", BUY, 0, -100, "h", NOW), RC.ACCOUNT_FROZEN)
+    engine.fast.set_frozen(acct, False)
+    engine.halt("600000", True)
+    rejected(engine.place(acct, "600000", SELL, -5, 0, "i", NOW), RC.INSTRUMENT_HALTED)
+    engine.halt("600000", False)
+    # sellable (4) comes before the quantity rule: a sell over the holding is that, however large
+    rejected(engine.place(acct, "600000", SELL, 1000, 10**9 + 1, "j", NOW), RC.INSUFFICIENT_SELLABLE)
+    rejected(engine.place(acct, "600000", SELL, 1000, 0, "k", NOW), RC.INVALID_QUANTITY)
+    rejected(engine.place(acct, "600000", SELL, 0, 100, "l", NOW), RC.INVALID_PRICE)
 
 
 @covers(RC.UNKNOWN_ACCOUNT)
