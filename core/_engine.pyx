@@ -516,7 +516,22 @@ cdef class MarginEngine:
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
         if tier < 0 or tier >= <int>self.tiers.size():
             return self._reject(UNKNOWN_TIER, 1, tier, 0, 0)
-        self.accounts[acct].tier = tier
+        cdef AccountC* a = &self.accounts[acct]
+        cdef OrderC* o
+        cdef int64_t reserved
+        cdef size_t k
+        a.tier = tier
+        # Open buys reserve the fees of the tier they would pay at: re-reserve them at the new one.
+        if a.open_orders:
+            for k in range(self.orders.size()):
+                o = &self.orders[k]
+                if o.account == acct and o.status == OPEN and o.side == BUY:
+                    reserved = buy_reservation(o.price, o.qty - o.filled, o.cum_notional, o.commission_paid,
+                                               &self.tiers[tier])
+                    a.reserved_buy += reserved - o.reserved
+                    if not o.marginable:
+                        a.reserved_nm += reserved - o.reserved
+                    o.reserved = reserved
         self._evaluate(acct)
         return 0
 

@@ -14,12 +14,20 @@ import collections
 from core import EngineConfig, EngineError, Instrument, OrderStatus, Side
 from core._engine import MarginEngine
 from core.reference import ReferenceEngine
+import msgspec
+
+from core.fees import FeeSchedule
 from core.tiers import DEFAULT_TIERS
 from core.session import day_time_ns, local_seconds
 from core.units import half_up_div
 from tests.conftest import NOW, TRADING_DAY, small_universe
 
 OPEN = int(OrderStatus.OPEN)
+
+# The default tiers share one fee schedule; the aggressive one here has its own, so that a tier
+# change moves open buys' fee reservations and the two engines must agree on it.
+TIERS = DEFAULT_TIERS[:2] + (msgspec.structs.replace(
+    DEFAULT_TIERS[2], fees=FeeSchedule(commission_ppm=180, commission_min=300, transfer_ppm=20)),)
 
 
 def differential_instruments() -> list[Instrument]:
@@ -34,8 +42,8 @@ class Lockstep:
     def __init__(self, config: EngineConfig):
         self.instruments = differential_instruments()
         self.config = config
-        self.fast = MarginEngine(self.instruments, DEFAULT_TIERS, config, TRADING_DAY.toordinal())
-        self.ref = ReferenceEngine(self.instruments, DEFAULT_TIERS, config, TRADING_DAY.toordinal())
+        self.fast = MarginEngine(self.instruments, TIERS, config, TRADING_DAY.toordinal())
+        self.ref = ReferenceEngine(self.instruments, TIERS, config, TRADING_DAY.toordinal())
         instruments = self.instruments
         self.n_instruments = len(instruments)
         self.now = NOW
@@ -120,7 +128,7 @@ class Lockstep:
                 self.ledger[order.account] += qty * price - fees
 
     def roll(self, days: int) -> None:
-        before = [(a.debt, a.accrued_interest, DEFAULT_TIERS[a.tier].annual_rate_bp) for a in self.ref.accounts]
+        before = [(a.debt, a.accrued_interest, TIERS[a.tier].annual_rate_bp) for a in self.ref.accounts]
         _, code = self.both("roll_day", self.ref.trading_day + days)
         if code == 0:
             # the driver's clock follows the trading day, keeping its time of day
@@ -140,8 +148,8 @@ class Lockstep:
         if fast_state != ref_state:
             raise Divergence(f"snapshots differ:\ncython={fast_state}\nreference={ref_state}\n" + self.history())
         views = [self.ref.account(a) for a in range(len(self.ref.accounts))]
-        fast = MarginEngine(self.instruments, DEFAULT_TIERS, self.config, 1)
-        ref = ReferenceEngine(self.instruments, DEFAULT_TIERS, self.config, 1)
+        fast = MarginEngine(self.instruments, TIERS, self.config, 1)
+        ref = ReferenceEngine(self.instruments, TIERS, self.config, 1)
         fast.load_state(ref_state)
         ref.load_state(fast_state)
         self.fast, self.ref = fast, ref

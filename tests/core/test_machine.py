@@ -111,6 +111,31 @@ def test_reconfigure_keeps_accounts_in_their_tiers_by_name(machine):
     assert outcome.result == 805 and machine.tiers[0].name == "vip" and len(machine.tiers) == 4
 
 
+@pytest.mark.parametrize("backend", ["python", "cython"])
+def test_a_tier_change_re_reserves_the_fees_of_open_buys(backend):
+    """An open buy reserves the fees its tier would charge (DOMAIN.md section 4); moved to a tier
+    with other fees, it reserves those. 1,000 x 600000 at 10.00: notional 10,000.00."""
+    from core.fees import FeeSchedule
+    cheap = Tier(name="cheap", max_leverage_bp=30_000, annual_rate_bp=800, warning_bp=13_000, margin_call_bp=12_500,
+                 liquidation_bp=12_000, restore_bp=13_500, max_single_name_bp=10_000, max_order_notional=300_000_000,
+                 fees=FeeSchedule(commission_ppm=100, commission_min=100))
+    genesis = Genesis(instruments=list(small_universe()), tiers=[*DEFAULT_TIERS, cheap], config=EngineConfig(),
+                      trading_day=TRADING_DAY.toordinal())
+    machine = Machine(genesis, backend)
+    machine.execute(OpenAccount(tier="standard"))
+    machine.execute(Deposit(account=0, amount=2_000_000))
+    order = machine.execute(PlaceOrder(account=0, instrument="600000", side=1, price=1000, qty=1_000,
+                                       client_order_id="a", ts=NOW)).result
+    # standard: commission max(5.00, 2.50) = 5.00, transfer 0.10
+    assert machine.engine.account(0)["reserved_buy"] == 1_000_000 + 500 + 10
+    machine.execute(SetTier(account=0, tier="cheap"))
+    # cheap: commission max(1.00, 1.00) = 1.00, transfer 0.10
+    assert machine.engine.account(0)["reserved_buy"] == 1_000_000 + 100 + 10
+    machine.execute(Fill(order=order, qty=1_000, price=1000, exec_id="f1"))
+    view = machine.engine.account(0)
+    assert (view["reserved_buy"], view["cash"], view["debt"]) == (0, 2_000_000 - 1_000_110, 0)
+
+
 def test_snapshot_round_trip_through_the_machine(machine):
     machine.execute(OpenAccount(tier="standard", name="N"))
     machine.execute(Deposit(account=0, amount=5_000_000))
