@@ -535,6 +535,19 @@ cdef class MarginEngine:
         self._evaluate(acct)
         return 0
 
+    def remember_client_order_id(self, int acct, object clid):
+        """Record a client order id the gateway answered without the checks (an order refused
+        because the broker is down): 0, or UNKNOWN_ACCOUNT, or DUPLICATE_CLIENT_ORDER_ID when the
+        account has answered it already today."""
+        self._begin()
+        if acct < 0 or acct >= <int>self.accounts.size():
+            return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
+        if clid is not None:
+            if clid in <set>self.client_order_ids[acct]:
+                return self._reject(DUPLICATE_CLIENT_ORDER_ID, 0, 0, 0, 0)
+            (<set>self.client_order_ids[acct]).add(clid)
+        return 0
+
     def deposit(self, int acct, int64_t amount):
         """Credit amount (fen) to cash (deposits never repay debt); 0 or a reject code."""
         self._begin()

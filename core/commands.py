@@ -120,6 +120,19 @@ class PlaceOrder(Command, tag="order"):
     liquidation: bool = False
 
 
+class RefuseOrder(Command, tag="refuse"):
+    """A client order the gateway refused before the checks (the broker connection is down).
+    Journaled so that its client order id is remembered for the day, like every answered one."""
+
+    account: AccountId
+    instrument: str
+    side: int
+    price: int
+    qty: int
+    client_order_id: str | None
+    ts: Nanos = 0
+
+
 class CancelOrder(Command, tag="cxl"):
     """A request to cancel: never blocked by risk checks; the order closes when the broker confirms."""
 
@@ -216,7 +229,7 @@ class Reconciled(Command, tag="recon"):
 AnyCommand = Union[
     Genesis, OpenAccount, SetTier, Deposit, Withdraw, SetAccountFlag, SetControl, RaiseLines,
     HaltInstrument, PlaceOrder, CancelOrder, OrderClosed, Fill, Tick, Marks, ClockAdvance, DayRoll,
-    Reconfigure, BrokerAck, BrokerCancelReject, ClearDefault, Reconciled, FundInsurancePool,
+    Reconfigure, BrokerAck, BrokerCancelReject, ClearDefault, Reconciled, FundInsurancePool, RefuseOrder,
 ]
 
 

@@ -16,7 +16,7 @@ import msgspec
 
 from .commands import (
     AnyCommand, BrokerAck, BrokerCancelReject, CancelOrder, ClearDefault, ClockAdvance, DayRoll, FundInsurancePool, Reconciled, Deposit, Fill, Genesis,
-    HaltInstrument, Marks, OpenAccount, OrderClosed, Outcome, PlaceOrder, RaiseLines, Reconfigure, SetAccountFlag,
+    HaltInstrument, Marks, OpenAccount, OrderClosed, Outcome, PlaceOrder, RaiseLines, Reconfigure, RefuseOrder, SetAccountFlag,
     SetControl, SetTier, Tick, Withdraw,
 )
 from .engine import backend_class
@@ -96,7 +96,7 @@ class Machine:
         self.handlers = {
             Genesis: self._genesis, OpenAccount: self._open_account, SetTier: self._set_tier,
             Deposit: self._deposit, Withdraw: self._withdraw, SetAccountFlag: self._flag, SetControl: self._control,
-            RaiseLines: self._raise, HaltInstrument: self._halt, PlaceOrder: self._place, CancelOrder: self._cancel,
+            RaiseLines: self._raise, HaltInstrument: self._halt, PlaceOrder: self._place, RefuseOrder: self._refuse, CancelOrder: self._cancel,
             OrderClosed: self._closed, Fill: self._fill, Tick: self._tick, Marks: self._marks,
             ClockAdvance: self._clock, DayRoll: self._roll, Reconfigure: self._reconfigure,
             BrokerAck: self._broker_ack, BrokerCancelReject: self._broker_cancel_reject,
@@ -237,6 +237,14 @@ class Machine:
             instrument=command.instrument, side=command.side, price=command.price, qty=command.qty,
             ts=command.ts, liquidation=command.liquidation))
         return Outcome(result)
+
+    def _refuse(self, command: RefuseOrder) -> Outcome:
+        # Refused before the checks (the broker is down), but answered: its client order id is
+        # remembered for the day like any other (DOMAIN.md section 6), so a retry needs a new one.
+        code = self.engine.remember_client_order_id(command.account, command.client_order_id)
+        if code:
+            return Outcome(-code, tuple(self.engine.last_detail()))
+        return Outcome(-int(RejectCode.BROKER_UNAVAILABLE))
 
     def _cancel(self, command: CancelOrder) -> Outcome:
         # A cancel request changes nothing in the engine; it is checked so that a request for
@@ -389,7 +397,7 @@ class Machine:
         kind = type(command)
         out: list[Event] = []
         result = outcome.result
-        if kind is PlaceOrder:
+        if kind is PlaceOrder or kind is RefuseOrder:
             if result > 0:
                 out.append(OrderAccepted(
                     seq=seq, order=result, account=command.account, instrument=command.instrument,
@@ -402,6 +410,8 @@ class Machine:
                 detail = format_detail(code, outcome.detail, extra)
                 if code == RejectCode.UNKNOWN_INSTRUMENT:
                     detail = f"instrument={command.instrument}"
+                elif code == RejectCode.BROKER_UNAVAILABLE:
+                    detail = "the broker connection is down; the order was not sent"
                 out.append(OrderRejected(
                     seq=seq, account=command.account, instrument=command.instrument, side=command.side,
                     price=command.price, qty=command.qty, client_order_id=command.client_order_id,

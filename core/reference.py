@@ -285,6 +285,20 @@ class ReferenceEngine:
         self._evaluate(a)
         return 0
 
+    def remember_client_order_id(self, acct: int, clid) -> int:
+        """Record a client order id the gateway answered without the checks (an order refused
+        because the broker is down): 0, or UNKNOWN_ACCOUNT, or DUPLICATE_CLIENT_ORDER_ID when the
+        account has answered it already today."""
+        self._begin()
+        a = self._account(acct)
+        if a is None:
+            return self._reject(RC.UNKNOWN_ACCOUNT, acct)
+        if clid is not None:
+            if clid in a.client_order_ids:
+                return self._reject(RC.DUPLICATE_CLIENT_ORDER_ID)
+            a.client_order_ids.add(clid)
+        return 0
+
     def deposit(self, acct: int, amount: int) -> int:
         """Credit amount (fen) to cash; deposits never repay debt."""
         self._begin()

@@ -78,6 +78,7 @@ class RejectCode(enum.IntEnum):
     TICK_PRICE_INVALID = 905
     DAY_ROLL_INVALID = 906
     DUPLICATE_EXECUTION = 907
+    BROKER_UNAVAILABLE = 908
 
     @property
     def family(self) -> int:
@@ -130,6 +131,7 @@ DETAIL_KEYS: dict[RejectCode, tuple[str, ...]] = {
     RejectCode.TICK_PRICE_INVALID: ("price", "down", "up"),
     RejectCode.DAY_ROLL_INVALID: ("day", "current_day"),
     RejectCode.DUPLICATE_EXECUTION: ("order",),
+    RejectCode.BROKER_UNAVAILABLE: (),
 }
 
 

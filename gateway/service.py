@@ -22,7 +22,7 @@ import msgspec
 
 from core.commands import (
     AnyCommand, Break, BrokerAck, BrokerCancelReject, CancelOrder, ClockAdvance, DayRoll, Deposit, Fill, Genesis,
-    HaltInstrument, OpenAccount, OrderClosed, Outcome, PlaceOrder, Reconciled, Tick as TickCommand,
+    HaltInstrument, OpenAccount, OrderClosed, Outcome, PlaceOrder, Reconciled, RefuseOrder, Tick as TickCommand,
 )
 from core.events import (
     AccountFlagSet, AccountOpened, CancelRejected, CancelRequested, DefaultCleared, DefaultCovered, Deposited, Event,
@@ -240,10 +240,17 @@ class Gateway:
             session.error(request.req_id, "INVALID_REQUEST", "a limit order needs a price (fen)")
             return
         if not self.broker.connected:
-            self.metrics.order_rejected.inc()
-            session.send(p.OrderReject(req_id=request.req_id, client_order_id=request.client_order_id,
-                                       account=request.account, code=908, reason="BROKER_UNAVAILABLE",
-                                       detail="the broker connection is down; the order was not sent"))
+            # Refused, not checked; journaled all the same, so the id counts as answered for the day.
+            refusal = RefuseOrder(account=request.account, instrument=request.instrument, side=side,
+                                  price=price, qty=request.qty, client_order_id=request.client_order_id,
+                                  ts=self.clock.now())
+
+            def refused(seq: int) -> None:
+                self.metrics.order_rejected.inc()
+                self.metrics.rejects.labels(str(-outcome.result), events[0].reason).inc()
+
+            seq, outcome, events = self.committer.submit(refusal, refused)
+            self.answers[seq] = (session, request.req_id)
             return
         command = PlaceOrder(account=request.account, instrument=request.instrument, side=side, price=price,
                              qty=request.qty, client_order_id=request.client_order_id, ts=self.clock.now())

@@ -12,7 +12,7 @@ import msgspec
 
 from core.commands import (
     COMMAND_DECODER, OUTCOME_DECODER, SCHEMA_VERSION, AnyCommand, CancelOrder, ClockAdvance, DayRoll, Deposit,
-    Fill, Genesis, Marks, OrderClosed, Outcome, PlaceOrder, SetAccountFlag, SetTier, Tick, Withdraw, split_entry,
+    Fill, Genesis, Marks, OrderClosed, Outcome, PlaceOrder, RefuseOrder, SetAccountFlag, SetTier, Tick, Withdraw, split_entry,
 )
 from core.machine import Machine
 from core.margin import MarginState
@@ -66,7 +66,7 @@ def replay_report(path: str, backend: str | None = None) -> str:
         kind = type(entry.command).__name__
         commands[kind] += 1
         result = entry.outcome.result
-        if kind == "PlaceOrder":
+        if kind == "PlaceOrder" or kind == "RefuseOrder":  # a refusal answers an order too (broker down)
             orders["accepted" if result > 0 else RejectCode(-result).name] += 1
         elif kind == "OpenAccount":
             if result < 0:
@@ -90,7 +90,8 @@ def replay_report(path: str, backend: str | None = None) -> str:
         f"head of the chain: seq {recovered.last_seq} {recovered.chain.hex()}",
         f"  state digest: {state_digest(machine)}",
         "  commands: " + ", ".join(f"{k} {v:,}" for k, v in commands.most_common()),
-        f"  orders: {orders['accepted']:,} accepted, {commands['PlaceOrder'] - orders['accepted']:,} rejected",
+        f"  orders: {orders['accepted']:,} accepted, "
+        f"{commands['PlaceOrder'] + commands['RefuseOrder'] - orders['accepted']:,} rejected",
     ]
     rejected = [(k, v) for k, v in orders.most_common() if k != "accepted"]
     if rejected:
@@ -209,6 +210,8 @@ class _Narrator:
             held = f", reserved {format_cny(order['reserved'])} CNY" if order["reserved"] else ""
             return f"ACCEPTED as order {outcome.result}{held}"
         code = RejectCode(-outcome.result)
+        if code == RejectCode.BROKER_UNAVAILABLE:
+            return f"REJECTED {int(code)} {code.name}: the broker connection was down; the order was not sent"
         detail = format_detail(code, outcome.detail,
                                f"client_order_id={command.client_order_id}"
                                if code == RejectCode.DUPLICATE_CLIENT_ORDER_ID else "")
@@ -216,8 +219,8 @@ class _Narrator:
 
     def order_line(self, command: PlaceOrder) -> str:
         side = {1: "BUY", 2: "SELL"}.get(command.side, f"side {command.side}")
-        kind = " (platform liquidation order)" if command.liquidation else ""
-        return (f"PlaceOrder {side} {command.instrument} {command.qty:,} @ {format_cny(command.price)} CNY, "
+        kind = " (platform liquidation order)" if getattr(command, "liquidation", False) else ""
+        return (f"{type(command).__name__} {side} {command.instrument} {command.qty:,} @ {format_cny(command.price)} CNY, "
                 f"client id {command.client_order_id!r}, account {command.account}{kind}")
 
 
@@ -280,6 +283,9 @@ class _OrderNarrator(_Narrator):
         super().platform_actions(seq, command, outcome)
 
     def relevant(self, command: AnyCommand, recorded: Outcome) -> bool:
+        if isinstance(command, RefuseOrder):
+            return self.order_id is None and command.client_order_id == self.client_order_id and (
+                self.account is None or command.account == self.account)
         if isinstance(command, PlaceOrder):
             if self.order_id is not None:
                 return recorded.result == self.order_id
@@ -290,7 +296,7 @@ class _OrderNarrator(_Narrator):
         return False
 
     def before(self, command: AnyCommand):
-        if isinstance(command, PlaceOrder):
+        if isinstance(command, (PlaceOrder, RefuseOrder)):
             return (self.market_line(command.instrument),
                     self.account_line(command.account) if command.account < self.m.engine.platform()["accounts"]
                     else "the account does not exist")
@@ -299,7 +305,7 @@ class _OrderNarrator(_Narrator):
     def after(self, seq: int, command: AnyCommand, outcome: Outcome, context) -> None:
         ts = getattr(command, "ts", 0)
         head = f"  seq {seq:>9}  {when(ts)}  "
-        if isinstance(command, PlaceOrder):
+        if isinstance(command, (PlaceOrder, RefuseOrder)):
             self.found += 1
             if outcome.result > 0:
                 self.order_id = outcome.result
@@ -352,7 +358,7 @@ class _AccountNarrator(_Narrator):
         return False
 
     def relevant(self, command: AnyCommand, recorded: Outcome) -> bool:
-        if isinstance(command, (Deposit, Withdraw, SetAccountFlag, SetTier, PlaceOrder)):
+        if isinstance(command, (Deposit, Withdraw, SetAccountFlag, SetTier, PlaceOrder, RefuseOrder)):
             return command.account == self.account
         if isinstance(command, Fill):
             return command.order in self.orders
@@ -370,7 +376,7 @@ class _AccountNarrator(_Narrator):
         head = f"  seq {seq:>9}  {when(ts)}  "
         kind = type(command).__name__
         text = None
-        if isinstance(command, PlaceOrder):
+        if isinstance(command, (PlaceOrder, RefuseOrder)):
             if outcome.result > 0:
                 self.orders.add(outcome.result)
             text = f"{self.order_line(command)}: {self.decision(command, outcome)}"

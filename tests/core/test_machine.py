@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import msgspec
 import pytest
 
 from core import DEFAULT_TIERS, EngineConfig
@@ -218,3 +219,28 @@ def test_the_registry_survives_a_snapshot(machine):
     assert again.registry.orders == machine.registry.orders and again.registry.exec_ids == {"E9"}
     assert again.account_clients == ["bob"]
     assert again.execute(Fill(order=order, qty=100, price=1000, exec_id="E9")).result == 907
+
+
+@covers(RC.BROKER_UNAVAILABLE)
+def test_an_order_refused_while_the_broker_is_down_still_uses_its_client_order_id(machine):
+    """DOMAIN.md section 6: every client order id the gateway has answered, accepted or rejected, is
+    remembered for the trading day; a refusal before the checks is an answer too."""
+    from core.commands import RefuseOrder
+    machine.execute(OpenAccount(tier="standard"))
+    machine.execute(Deposit(account=0, amount=5_000_000))
+    refusal = RefuseOrder(account=0, instrument="600000", side=1, price=1000, qty=100, client_order_id="r", ts=NOW)
+    outcome, events = machine.apply(refusal)
+    assert outcome.result == -908
+    assert [(e.code, e.reason, e.detail, e.client_order_id) for e in events] == [
+        (908, "BROKER_UNAVAILABLE", "the broker connection is down; the order was not sent", "r")]
+    assert machine.engine.account(0)["cash"] == 5_000_000 and machine.registry.orders == {}
+    # the id is taken: a later order with it is a duplicate, whether or not the broker is back
+    assert place(machine, qty=100, clid="r") == -RC.DUPLICATE_CLIENT_ORDER_ID
+    assert machine.apply(refusal)[0].result == -RC.DUPLICATE_CLIENT_ORDER_ID
+    assert machine.apply(msgspec.structs.replace(refusal, account=9))[0].result == -RC.UNKNOWN_ACCOUNT
+    # and it survives a snapshot, until the day rolls
+    again = Machine.from_state(machine.export_state(), machine.backend)
+    assert again.execute(PlaceOrder(account=0, instrument="600000", side=1, price=1000, qty=100,
+                                    client_order_id="r", ts=NOW)).result == -RC.DUPLICATE_CLIENT_ORDER_ID
+    machine.execute(DayRoll(day=TRADING_DAY.toordinal() + 1))
+    assert place(machine, qty=100, clid="r") > 0

@@ -65,6 +65,9 @@ async def test_orders_fill_over_fix_and_a_cut_connection_loses_no_fill(fresh_ser
     refused = await conn.order(1, CODE, "buy", 100, prev + 1, "fix-3")
     assert (refused["type"], refused["reason"]) == ("order_rejected", "BROKER_UNAVAILABLE"), refused
     assert "broker connection is down" in refused["detail"]
+    # answered, so its client order id is used for the day: the retry needs a new one
+    again = await conn.order(1, CODE, "buy", 100, prev + 1, "fix-3")
+    assert (again["type"], again["reason"]) == ("order_rejected", "DUPLICATE_CLIENT_ORDER_ID"), again
     # the market trades down to the resting order while the gateway is away: stored, not lost
     sim.on_market(Tick(ts=2, volume=0, lock=0, **{**quote, "ask": prev - 5, "ask_size": 1_200}))
     sim.on_market(Tick(ts=3, volume=0, lock=0, **{**quote, "ask": prev - 5, "ask_size": 800}))
@@ -79,6 +82,15 @@ async def test_orders_fill_over_fix_and_a_cut_connection_loses_no_fill(fresh_ser
     await conn.close()
     server.stop()
     await sim.stop()
+    # the refusals are in the journal: the audit of the client order id tells both answers
+    import subprocess
+    import sys
+    from tests.gateway.harness import ROOT
+    audit = subprocess.run([sys.executable, "-m", "gateway.cli", "audit", str(server.directory / "journal"),
+                            "--client-order-id", "fix-3"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert audit.returncode == 0, audit.stderr
+    assert "decision: REJECTED 908 BROKER_UNAVAILABLE: the broker connection was down" in audit.stdout, audit.stdout
+    assert "decision: REJECTED 508 DUPLICATE_CLIENT_ORDER_ID" in audit.stdout, audit.stdout
 
 
 @aio
