@@ -68,6 +68,7 @@ class MachineState(msgspec.Struct, frozen=True, kw_only=True):
     trade_cash: list[int] = []  # per account: net cash its fills moved (sells - buys - fees)
     fees_paid: list[int] = []
     reconciliation: Reconciled | None = None  # the last end-of-day reconciliation
+    defaults: list[list[int]] = []  # every entry into DEFAULTED: [account, trading day], in order
 
 
 class Machine:
@@ -90,6 +91,7 @@ class Machine:
         self.trade_cash: list[int] = []
         self.fees_paid: list[int] = []
         self.reconciliation: Reconciled | None = None
+        self.defaults: list[list[int]] = []  # every entry into DEFAULTED: [account, trading day]
         self._cancel_reasons: dict[int, str] = {}  # order -> why the machine cancels it (for events)
         self._expired: list[tuple[int, int, int]] = []  # (order, account, unfilled) closed by the last roll
         #: command type -> handler; execute() is exactly a lookup here (replay calls them directly)
@@ -146,6 +148,8 @@ class Machine:
         liquidation orders are cancelled."""
         cancels: list[int] = []
         for account, old, new, _ in changes:
+            if new == MarginState.DEFAULTED != old:  # kept for the default rate (a cleared default still counts)
+                self.defaults.append([account, self.engine.platform()["trading_day"]])
             if new >= MarginState.LIQUIDATING > old:
                 self.liquidator.enter(account)
                 cancels += self._cancel_open(account, lambda r: r.side == Side.BUY and not r.liquidation,
@@ -367,6 +371,7 @@ class Machine:
                             orders=orders, fills=fills,
                             liquidation=msgspec.convert(msgspec.to_builtins(self.liquidator.state), LiquidationState),
                             trade_cash=list(self.trade_cash), fees_paid=list(self.fees_paid),
+                            defaults=[list(d) for d in self.defaults],
                             reconciliation=self.reconciliation)
 
     @classmethod
@@ -382,6 +387,11 @@ class Machine:
         machine.trade_cash = list(state.trade_cash) or [0] * n
         machine.fees_paid = list(state.fees_paid) or [0] * n
         machine.reconciliation = state.reconciliation
+        machine.defaults = [list(d) for d in state.defaults]
+        if not machine.defaults:  # a snapshot from before the record: the defaults it shows, today
+            day = machine.engine.platform()["trading_day"]
+            machine.defaults = [[a, day] for a in range(n)
+                                if machine.engine.account(a)["state"] == MarginState.DEFAULTED]
         machine.liquidator = Liquidator(machine, msgspec.convert(msgspec.to_builtins(state.liquidation),
                                                                  LiquidationState)
                                         if state.liquidation is not None else None)

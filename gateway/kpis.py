@@ -42,7 +42,10 @@ def platform_kpis(machine: Machine, alert_counts: dict[str, int] | None = None) 
     interest_paid = (platform["interest_income"] + platform["insurance_pool"] + platform["covered_by_pool"]
                      - platform["insurance_funded"])
     days = trading_days_elapsed(machine.genesis.trading_day, platform["trading_day"])
-    default_rate = states["DEFAULTED"] / len(accounts) if accounts else 0.0
+    # the accounts that defaulted since the journal began, including those an operator has since
+    # cleared: a default that happened stays one (the state count alone would forget it)
+    defaulted = len({account for account, _ in machine.defaults})
+    default_rate = defaulted / len(accounts) if accounts else 0.0
     liquidation = machine.liquidator.state
     notional = liquidation.liquidated_notional
     return {
@@ -52,6 +55,8 @@ def platform_kpis(machine: Machine, alert_counts: dict[str, int] | None = None) 
         "accounts_by_state": states,
         "capital_utilization": debt / credit if credit else 0.0,
         "average_leverage": weighted / assets if assets else 0.0,
+        "defaults": len(machine.defaults),
+        "defaulted_accounts": defaulted,
         "default_rate": default_rate,
         "default_rate_monthly": default_rate * TRADING_DAYS_PER_MONTH / days,
         "default_rate_annualized": default_rate * TRADING_DAYS_PER_YEAR / days,

@@ -50,3 +50,29 @@ def test_average_leverage_weights_by_assets_over_the_accounts_it_can_be_computed
     # accounts 0 and 2 have leverage 1 (account 0's fees drew 520 fen: 1.0005): the average is about 1,
     # however much account 1, whose leverage is undefined, still holds
     assert platform_kpis(machine)["average_leverage"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_default_rate_counts_defaults_that_happened_even_once_cleared(machine):
+    from core.commands import ClearDefault, DayRoll
+    from core.margin import MarginState
+    for account in range(4):
+        machine.execute(OpenAccount(tier="conservative"))
+        machine.execute(Deposit(account=account, amount=1_000_000))
+    bought(machine, 1, "300002", 600, 3_000)  # 800,000 drawn on the credit line
+    assert machine.execute(Tick(instrument="300002", price=500, ts=NOW)).result == 0  # account 1 defaults
+    assert machine.engine.account(1)["state"] == MarginState.DEFAULTED
+    kpis = platform_kpis(machine)
+    assert (kpis["defaults"], kpis["defaulted_accounts"], kpis["accounts_by_state"]["DEFAULTED"]) == (1, 1, 1)
+    assert kpis["default_rate"] == 0.25  # 1 of 4 accounts, over 1 trading day
+    assert kpis["default_rate_monthly"] == 0.25 * 21 and kpis["default_rate_annualized"] == 0.25 * 250
+    # next day (a Tuesday: 2 trading days) its shares sell for more than it owes; an operator ends the default
+    machine.execute(DayRoll(day=TRADING_DAY.toordinal() + 1))
+    machine.execute(Tick(instrument="300002", price=600, ts=NOW + 86_400 * 10**9))
+    sell = machine.execute(PlaceOrder(account=1, instrument="300002", side=2, price=600, qty=600,
+                                      client_order_id=None, ts=NOW + 86_400 * 10**9)).result
+    assert sell > 0 and machine.execute(Fill(order=sell, qty=600, price=600, ts=NOW)).result == 0
+    assert machine.execute(ClearDefault(account=1)).result == 0
+    assert machine.engine.account(1)["state"] != MarginState.DEFAULTED
+    kpis = platform_kpis(Machine.from_state(machine.export_state(), machine.backend))  # kept in snapshots
+    assert kpis["accounts_by_state"]["DEFAULTED"] == 0 and kpis["defaulted_accounts"] == 1
+    assert kpis["default_rate"] == 0.25 and kpis["default_rate_monthly"] == 0.25 * 21 / 2
