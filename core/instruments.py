@@ -36,6 +36,9 @@ BOARD_MAX_ORDER_QTY = {
 }
 #: Risk-warning (ST) limit on the main boards since 2025; before, 5. An instrument setting.
 ST_LIMIT_PCT = 10
+#: the highest collateral haircuts DOMAIN.md allows (ST: 0)
+INDEX_HAIRCUT_CAP_BP = 7_000
+OTHER_HAIRCUT_CAP_BP = 6_500
 #: ISO 10383 market identifier of the exchange a board belongs to (used by FIX and reports).
 BOARD_EXCHANGE = {Board.SSE_MAIN: "XSHG", Board.STAR: "XSHG", Board.SZSE_MAIN: "XSHE", Board.CHINEXT: "XSHE"}
 
@@ -96,7 +99,9 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     no_limit: bool = False  # newly listed ChiNext/STAR stock in its first 5 days
     halted: bool = False
     marginable: bool = True
-    haircut_bp: int = 6500  # recorded for reports; not used by the checks
+    # the collateral haircut (折算率), recorded for reports, not used by the checks; None: the
+    # cap for its kind (DOMAIN.md section 2: ST 0 %, index constituents 70 %, other A-shares 65 %)
+    haircut_bp: int | None = None
     index_constituent: bool = False
     tick: int = 1  # fen
     limit_pct: int = 0  # 0: derived from the board and the ST flag
@@ -123,6 +128,17 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         return BOARD_LIMIT_PCT[board]
 
     @property
+    def max_haircut_bp(self) -> int:
+        """The highest haircut DOMAIN.md allows this instrument."""
+        if self.st:
+            return 0
+        return INDEX_HAIRCUT_CAP_BP if self.index_constituent else OTHER_HAIRCUT_CAP_BP
+
+    @property
+    def effective_haircut_bp(self) -> int:
+        return self.max_haircut_bp if self.haircut_bp is None else self.haircut_bp
+
+    @property
     def max_order_qty(self) -> int:
         return BOARD_MAX_ORDER_QTY[self.board]
 
@@ -140,8 +156,11 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"{self.code}: tick must be positive")
         if self.st and self.marginable:
             raise ValueError(f"{self.code}: ST instruments are not marginable")
-        if not 0 <= self.haircut_bp <= 10_000:
-            raise ValueError(f"{self.code}: haircut_bp must be in 0..10000")
+        if self.haircut_bp is not None and not 0 <= self.haircut_bp <= self.max_haircut_bp:
+            kind = ("an ST instrument" if self.st else "an index constituent" if self.index_constituent
+                    else "an instrument outside the index")
+            raise ValueError(f"{self.code}: haircut_bp={self.haircut_bp} must be in 0..{self.max_haircut_bp} "
+                             f"for {kind}")
         if self.limit_pct and not 0 < self.limit_pct < 100:
             raise ValueError(f"{self.code}: limit_pct must be in 1..99")
         return self
@@ -221,7 +240,7 @@ def _flag(row: dict, key: str, default: bool) -> bool:
     return value == "1"
 
 
-def _int(row: dict, key: str, default: int) -> int:
+def _int(row: dict, key: str, default: int | None) -> int | None:
     value = (row.get(key) or "").strip()
     return int(value) if value else default
 
@@ -237,7 +256,7 @@ def _row_to_instrument(row: dict) -> Instrument:
         no_limit=_flag(row, "no_limit", False),
         halted=_flag(row, "halted", False),
         marginable=_flag(row, "marginable", not st),
-        haircut_bp=_int(row, "haircut_bp", 0 if st else 6500),
+        haircut_bp=_int(row, "haircut_bp", None),
         index_constituent=_flag(row, "index_constituent", False),
         daily_vol_bp=_int(row, "daily_vol_bp", 200),
         adv_shares=_int(row, "adv_shares", 0),

@@ -1,6 +1,8 @@
 import io
 from decimal import ROUND_HALF_UP, Decimal
 
+import re
+
 import pytest
 
 from core import Board, Instrument, Universe, board_of, buy_quantity_ok, limit_prices, sell_quantity_ok
@@ -81,6 +83,34 @@ def test_st_instruments_cannot_be_marginable():
         Instrument(code="600001", prev_close=1000, st=True, marginable=True).validate()
 
 
+def test_haircuts_default_to_the_cap_of_their_kind_and_may_not_exceed_it():
+    """DOMAIN.md section 2: index constituents <= 70 %, other A-shares <= 65 %, ST 0 %."""
+    assert Instrument(code="600000", prev_close=1000, index_constituent=True).effective_haircut_bp == 7_000
+    assert Instrument(code="600000", prev_close=1000).effective_haircut_bp == 6_500
+    assert Instrument(code="600001", prev_close=1000, st=True, marginable=False).validate().effective_haircut_bp == 0
+    assert Instrument(code="600000", prev_close=1000, haircut_bp=5_000).validate().effective_haircut_bp == 5_000
+    Instrument(code="600000", prev_close=1000, index_constituent=True, haircut_bp=7_000).validate()
+    for inst, message in [
+        (Instrument(code="600000", prev_close=1000, index_constituent=True, haircut_bp=7_001),
+         "600000: haircut_bp=7001 must be in 0..7000 for an index constituent"),
+        (Instrument(code="000001", prev_close=1000, haircut_bp=7_000),
+         "000001: haircut_bp=7000 must be in 0..6500 for an instrument outside the index"),
+        (Instrument(code="600001", prev_close=1000, st=True, marginable=False, haircut_bp=6_500),
+         "600001: haircut_bp=6500 must be in 0..0 for an ST instrument"),
+        (Instrument(code="600000", prev_close=1000, haircut_bp=-1), "haircut_bp=-1"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            inst.validate()
+
+
+def test_a_universe_file_with_a_haircut_over_its_cap_is_refused_naming_the_line(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text("code,name,prev_close_fen,index_constituent,haircut_bp\n600000,a,1000,1,7000\n"
+                    "000001,b,1000,0,6600\n")
+    with pytest.raises(ValueError, match=re.escape(f"{path}:3: 000001: haircut_bp=6600 must be in 0..6500")):
+        Universe.from_csv(path)
+
+
 @pytest.mark.parametrize("board,qty,ok", [
     (Board.SSE_MAIN, 100, True), (Board.SSE_MAIN, 1000, True), (Board.SSE_MAIN, 150, False),
     (Board.SSE_MAIN, 0, False), (Board.SSE_MAIN, 50, False), (Board.CHINEXT, 200, True), (Board.CHINEXT, 201, False),
@@ -117,7 +147,8 @@ def test_sample_universe_is_realistic():
         boards[inst.board] += 1
         assert inst.prev_close > 0
         if inst.st:
-            assert not inst.marginable and inst.haircut_bp == 0
+            assert not inst.marginable and inst.effective_haircut_bp == 0
+        assert inst.effective_haircut_bp <= (7_000 if inst.index_constituent else 6_500)
     assert all(n >= 40 for n in boards.values()), boards
     assert universe.get("600519").name == "贵州茅台"
     assert any(i.no_limit for i in universe) and any(i.halted for i in universe) and any(i.st for i in universe)
