@@ -25,6 +25,7 @@ from simulators.market.messages import DayClose, DayOpen, Tick
 
 from . import protocol as p
 from .kpis import platform_kpis
+from core import riskcalc
 
 
 class NewAccount(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,6 +79,18 @@ class AdvanceClock(msgspec.Struct, forbid_unknown_fields=True):
 
 class InjectDay(msgspec.Struct, forbid_unknown_fields=True):
     day: str  # ISO date of the new trading day
+
+
+class WhatIf(msgspec.Struct, forbid_unknown_fields=True):
+    """The calculator's inputs (DOMAIN.md section 8): money in fen, rates and lines in bp."""
+    own_capital: int
+    exposure: int
+    gross_return_bp: int
+    financing_rate_bp: int
+    sigma_daily_bp: int = 0
+    days: int = 1
+    confidence: float = 0.95
+    liquidation_bp: int = 0
 
 
 class Result(msgspec.Struct):
@@ -328,6 +341,60 @@ async def get_account(request, gw):
     return web.json_response(view)
 
 
+def _query_number(request, name: str, kind, default):
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise _Bad(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+
+
+@_handler
+async def account_risk(request, gw):
+    """An account's risk-return figures (DOMAIN.md section 8): leverage and ROE at its tier's rate
+    for a range of gross returns, VaR, the distance to each line."""
+    account = _int(request, "account")
+    if account >= gw.machine.engine.platform()["accounts"]:
+        return _problem(404, "UNKNOWN_ACCOUNT", f"no account {account}")
+    days = _query_number(request, "days", int, 1)
+    confidence = _query_number(request, "confidence", float, 0.95)
+    raw = request.query.get("gross_return_bp")
+    try:
+        returns = tuple(int(x) for x in raw.split(",")) if raw else (-2_000, -1_000, 0, 1_000, 2_000)
+    except ValueError:
+        raise _Bad(f"gross_return_bp must be integers (bp) separated by commas, got {raw!r}") from None
+    if not 1 <= days <= 250:
+        raise _Bad(f"days must be in 1..250, got {days}")
+    if not 0.5 < confidence < 1:
+        raise _Bad(f"confidence must be in (0.5, 1), got {confidence}")
+    if not 1 <= len(returns) <= 20 or any(abs(r) > 100_000 for r in returns):
+        raise _Bad("gross_return_bp: 1 to 20 values, each within +-100000 bp")
+    await gw.settled()
+    return web.json_response(riskcalc.account_risk(gw.machine, account, returns, days, confidence))
+
+
+@_handler
+async def what_if(request, gw):
+    """The calculator on figures the caller gives: a position of `exposure` fen on `own_capital`."""
+    body = await _body(request, WhatIf)
+    checks = [
+        (0 < body.own_capital <= 10**15, "own_capital must be in 1..10^15 fen"),
+        (body.own_capital <= body.exposure <= 10**16, "exposure must be at least own_capital and at most 10^16 fen"),
+        (abs(body.gross_return_bp) <= 100_000 and 0 <= body.financing_rate_bp <= 100_000,
+         "gross_return_bp must be within +-100000 and financing_rate_bp in 0..100000"),
+        (0 <= body.sigma_daily_bp <= 10_000, "sigma_daily_bp must be in 0..10000"),
+        (1 <= body.days <= 250, "days must be in 1..250"),
+        (0.5 < body.confidence < 1, "confidence must be in (0.5, 1)"),
+        (0 <= body.liquidation_bp <= 100_000, "liquidation_bp must be in 0..100000"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise _Bad(message)
+    return web.json_response(riskcalc.what_if(**msgspec.structs.asdict(body)))
+
+
 @_handler
 async def list_accounts(request, gw):
     await gw.settled()
@@ -396,6 +463,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/accounts", open_account)
     app.router.add_get("/admin/accounts/{account}", get_account)
     app.router.add_post("/admin/accounts/{account}/tier", set_tier)
+    app.router.add_get("/admin/accounts/{account}/risk", account_risk)
+    app.router.add_post("/admin/risk/what-if", what_if)
     app.router.add_post("/admin/accounts/{account}/deposit", deposit)
     app.router.add_post("/admin/accounts/{account}/withdraw", withdraw)
     app.router.add_post("/admin/accounts/{account}/freeze", _flag("frozen"))

@@ -243,6 +243,48 @@ async def test_a_gap_through_zero_equity_defaults_and_the_waterfall_covers_the_s
     server.admin("/admin/accounts/0/clear-default", {})
     cleared = await conn.until(lambda m: m["type"] == "margin" and m["old_state"] == "DEFAULTED")
     assert cleared["new_state"] == "NORMAL"
+    kpis = server.admin("/admin/kpis")  # a cleared default still happened
+    assert kpis["accounts_by_state"]["DEFAULTED"] == 0 and kpis["defaulted_accounts"] == kpis["defaults"] == 1
+    assert kpis["default_rate"] == 1 / kpis["accounts"]
+    await conn.close()
+
+
+@aio
+async def test_the_risk_calculator_answers_for_an_account_and_for_a_what_if(fresh_server):
+    from fractions import Fraction
+    server = fresh_server(**LIFECYCLE)
+    conn = await Conn.open(server)
+    await leveraged(server, conn)
+    market(server, 2_500)
+    view = await conn.request({"type": "query_account", "account": 0})
+    a, d, mv, e = view["assets"], view["liabilities"], view["market_value"], view["equity"]
+    risk = server.admin("/admin/accounts/0/risk?gross_return_bp=1000&days=4&confidence=0.99")
+    # DOMAIN.md section 8 from the account's own figures: L = MV / E, rf = 6 % (conservative)
+    leverage = Fraction(mv, e)
+    assert risk["leverage"] == float(leverage) and risk["financing_rate_bp"] == 600
+    assert risk["roe"] == [{"gross_return_bp": 1000, "roe_pct": round(float(
+        (leverage * 1000 - (leverage - 1) * 600) / 10_000) * 100, 4)}]
+    liq = risk["distance"]["liquidation"]
+    assert liq["line_bp"] == 13_000 and liq["distance_pct"] == round(float(Fraction(a * 10_000 - 13_000 * d,
+                                                                                   10_000 * mv)) * 100, 4)
+    sigma = risk["positions"][0]["sigma_daily_bp"]
+    assert risk["var"]["z"] == 2.326 and risk["var"]["var_fen"] == round(2.326 * sigma / 10_000 * 2 * mv)
+    # bad input is named, and changes nothing
+    for query, word in [("days=0", "days"), ("confidence=2", "confidence"), ("gross_return_bp=ten", "gross_return_bp")]:
+        status, bad = server.http("GET", f"/admin/accounts/0/risk?{query}")
+        assert status == 400 and word in bad["message"], bad
+    assert server.http("GET", "/admin/accounts/99/risk")[0] == 404
+    what_if = server.admin("/admin/risk/what-if", {"own_capital": 1_000_000, "exposure": 3_000_000,
+                                                    "gross_return_bp": 800, "financing_rate_bp": 800,
+                                                    "sigma_daily_bp": 250, "liquidation_bp": 12_000})
+    # L 3: 3 x 8 % - 2 x 8 % = 8 %; VaR 1.645 x 2.5 % = 4.1125 % of 30,000.00; (30,000 - 1.2 x 20,000) / 30,000 = 20 %
+    assert (what_if["roe_pct"], what_if["var_pct"], what_if["var_fen"], what_if["distance_to_liquidation_pct"],
+            what_if["fall_to_liquidation_fen"]) == (8.0, 4.1125, 123_375, 20.0, 600_000)
+    status, bad = server.http("POST", "/admin/risk/what-if", {"own_capital": 0, "exposure": 1,
+                                                             "gross_return_bp": 0, "financing_rate_bp": 0})
+    assert status == 400 and "own_capital" in bad["message"]
+    status, bad = server.http("POST", "/admin/risk/what-if", {"own_capital": 1, "surprise": 1})
+    assert status == 400 and "surprise" in bad["message"]
     await conn.close()
 
 
