@@ -30,8 +30,11 @@ def z_score(confidence: float) -> float:
 
 
 def roe(leverage: Fraction, gross_return_bp: int, financing_rate_bp: int) -> Fraction:
-    """Annual net return on own capital as a fraction (0.14 = 14 %), before fees and margin calls."""
-    return (leverage * gross_return_bp - (leverage - 1) * financing_rate_bp) / BP
+    """Annual net return on own capital as a fraction (0.14 = 14 %), before fees and margin calls.
+    (L - 1) is the borrowed share; under L = 1 nothing is borrowed, and the idle cash earns
+    nothing here (it is not lent out at rf), so the financing term is 0."""
+    borrowed = leverage - 1 if leverage > 1 else 0
+    return (leverage * gross_return_bp - borrowed * financing_rate_bp) / BP
 
 
 def var_fraction(sigma_daily_bp: int | float, days: int, confidence: float) -> float:

@@ -91,7 +91,7 @@ def _rewrite_refs(node, prefix: str):
 def openapi_document() -> dict:
     bodies = {name: getattr(admin, name) for name in ("NewAccount", "Amount", "TierChange", "Switch", "Halt",
                                                          "Controls", "Lines", "InjectTick", "InjectDay", "AdvanceClock",
-                                                         "Result")}
+                                                         "WhatIf", "Result")}
     schemas, components = msgspec.json.schema_components(list(bodies.values()),
                                                          ref_template="#/components/schemas/{name}")
 
@@ -137,6 +137,10 @@ def openapi_document() -> dict:
                                   **post("Reconcile with the custodian's books now", None)},
         "/admin/clock": post("Advance simulated time (when market injection is allowed)", "AdvanceClock"),
         "/admin/kpis": get("Platform KPIs"),
+        "/admin/accounts/{account}/risk": get("Risk-return figures of an account (query: gross_return_bp, days, "
+                                              "confidence)", ("account",)),
+        "/admin/risk/what-if": {"post": {**post("", "WhatIf")["post"], "summary": "The risk-return calculator on "
+                                         "the caller's figures (answers the figures; changes nothing)"}},
         "/admin/market/tick": post("Inject a market tick (when allowed)", "InjectTick"),
         "/admin/market/day": post("Roll the trading day (when market injection is allowed)", "InjectDay"),
         "/health": {"get": {"summary": "Liveness and readiness", "responses": {

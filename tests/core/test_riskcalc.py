@@ -16,6 +16,8 @@ def test_roe_is_leverage_times_the_gross_return_less_the_financed_part_s_rate():
     assert roe(Fraction(3), -1_000, 800) == Fraction(-46, 100)  # 3 x -10 % - 2 x 8 % = -46 %
     assert roe(Fraction(1), 500, 800) == Fraction(5, 100)  # no financing: the gross return
     assert roe(Fraction(5, 2), 0, 1_000) == Fraction(-15, 100)  # flat market: 1.5 x 10 % of interest
+    # half in cash, nothing borrowed: half the gross return (idle cash is not lent at rf)
+    assert roe(Fraction(1, 2), 1_000, 800) == Fraction(5, 100)
 
 
 def test_z_scores_are_the_normal_quantiles_to_three_decimals():

@@ -290,6 +290,7 @@ def test_http_documents_and_metrics(server):
     assert doc["asyncapi"] == "2.6.0" and "ClientMessage" in doc["components"]["schemas"]
     status, doc = server.http("GET", "/openapi.json", token=None)
     assert doc["openapi"] == "3.1.0" and "/admin/accounts/{account}/deposit" in doc["paths"]
+    assert "/admin/accounts/{account}/risk" in doc["paths"] and "WhatIf" in doc["components"]["schemas"]
     status, text = server.http("GET", "/metrics", token=None)
     assert status == 200 and "beacon_orders_total" in text and "beacon_accounts_by_margin_state" in text
 
