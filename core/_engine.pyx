@@ -740,7 +740,7 @@ cdef class MarginEngine:
         cdef InstrumentC* inst
         cdef int32_t pidx
         cdef PositionC* p = NULL
-        cdef int64_t mark, sellable, notional, tokens, stamp, elapsed
+        cdef int64_t mark, sellable, notional, tokens, stamp, elapsed, missing
         cdef int64_t cost, free, from_cash, total_cost, post_assets, post_liab, post_equity
         cdef int64_t held = 0, open_buy_same = 0
         # 1. account
@@ -812,12 +812,13 @@ cdef class MarginEngine:
             stamp = a.token_time
             if now_ns > stamp:
                 elapsed = now_ns - stamp
-                if elapsed >= self.burst_tokens:
+                # full once elapsed x rate covers what is missing; compared by division, because
+                # the product overflows int64 for a long gap under a large rate and burst
+                missing = self.burst_tokens - tokens
+                if elapsed >= (missing + self.rate_per_s - 1) // self.rate_per_s:
                     tokens = self.burst_tokens
                 else:
-                    tokens = tokens + elapsed * self.rate_per_s
-                    if tokens > self.burst_tokens:
-                        tokens = self.burst_tokens
+                    tokens = tokens + elapsed * self.rate_per_s  # < missing: no overflow
                 stamp = now_ns
             if tokens < TOKEN:
                 if commit:

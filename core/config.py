@@ -30,8 +30,9 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     liquidation_seed: int = 1  # seeds the jitter
 
     def validate(self) -> "EngineConfig":
-        if self.order_rate_per_s <= 0 or self.order_burst <= 0:
-            raise ValueError("order_rate_per_s and order_burst must be positive")
+        # capped so that a full bucket (burst x 10^9 nano-tokens) stays far inside int64
+        if not 0 < self.order_rate_per_s <= 100_000_000 or not 0 < self.order_burst <= 100_000_000:
+            raise ValueError("order_rate_per_s and order_burst must be in 1..100000000")
         if self.max_open_orders <= 0:
             raise ValueError("max_open_orders must be positive")
         if not 0 <= self.price_collar_bp <= 10_000:

@@ -299,6 +299,19 @@ def test_an_order_rejected_after_the_rate_check_still_spends_a_token(make_engine
     assert engine2.place(acct2, "600000", BUY, 1000, 100, "b", NOW).accepted
 
 
+def test_the_token_bucket_refills_to_full_after_a_long_gap_under_the_largest_settings(make_engine):
+    """10^8 orders a second, burst 10^8 (the largest settings): a gap of 25 hours refills 9 x 10^21
+    nano-tokens, far more than an int64 holds; the bucket is simply full again."""
+    engine = make_engine(order_rate_per_s=100_000_000, order_burst=100_000_000)
+    acct = funded(engine, amount_cny="10000000")
+    assert engine.place(acct, "600000", BUY, 1000, 100, "a", NOW).accepted
+    later = NOW + 25 * 3_600 * 10**9  # 11:00 the next day
+    assert engine.place(acct, "600000", BUY, 1000, 100, "b", later).accepted
+    assert engine.place(acct, "600000", BUY, 1000, 100, "c", later + 10**9).accepted
+    with pytest.raises(ValueError, match="order_rate_per_s and order_burst must be in 1..100000000"):
+        make_engine(order_burst=100_000_001)
+
+
 @covers(RC.TOO_MANY_OPEN_ORDERS)
 def test_open_order_cap(make_engine):
     engine = make_engine(max_open_orders=3)
