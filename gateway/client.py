@@ -246,6 +246,13 @@ class BeaconClient:
     async def open_orders(self, account: int, open_only: bool = True) -> p.Push:
         return await self._request(p.QueryOrders(req_id=self._next_id(), account=account, open_only=open_only))
 
+    async def risk(self, account: int, gross_return_bp: list[int] | None = None, days: int = 1,
+                   confidence: float = 0.95) -> p.Push:
+        """DOMAIN.md section 8's figures for the account (a RiskView; docs/risk.md)."""
+        extra = {} if gross_return_bp is None else {"gross_return_bp": list(gross_return_bp)}
+        return await self._request(p.QueryRisk(req_id=self._next_id(), account=account, days=days,
+                                               confidence=confidence, **extra))
+
     async def fills(self, account: int) -> p.Push:
         return await self._request(p.QueryFills(req_id=self._next_id(), account=account))
 

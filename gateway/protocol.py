@@ -104,6 +104,19 @@ class QueryFills(Request, tag="query_fills"):
     account: AccountId
 
 
+class QueryRisk(Request, tag="query_risk"):
+    """DOMAIN.md section 8's figures for one of the client's accounts (docs/risk.md): leverage and
+    ROE at the tier's rate for each gross return asked, VaR over `days` at `confidence`, the
+    distance to each margin line."""
+
+    account: AccountId
+    gross_return_bp: Annotated[list[Annotated[int, Meta(ge=-100_000, le=100_000)]],
+                               Meta(min_length=1, max_length=20)] = msgspec.field(
+        default_factory=lambda: [-2_000, -1_000, 0, 1_000, 2_000])
+    days: Annotated[int, Meta(ge=1, le=250)] = 1
+    confidence: Annotated[float, Meta(gt=0.5, lt=1)] = 0.95
+
+
 class Subscribe(Request, tag="subscribe"):
     """Channels: market (instruments), account (balances after each change), orders (order updates and fills),
     alerts (margin states). Orders and alerts of the client's own accounts are on from login."""
@@ -121,7 +134,7 @@ class Ping(Request, tag="ping"):
     pass
 
 
-ClientMessage = Union[Login, NewOrder, Cancel, CancelAll, QueryAccount, QueryPositions, QueryOrders, QueryFills,
+ClientMessage = Union[Login, NewOrder, Cancel, CancelAll, QueryAccount, QueryPositions, QueryOrders, QueryFills, QueryRisk,
                       Subscribe, Unsubscribe, Ping]
 
 
@@ -326,8 +339,15 @@ class CancelAck(Push, tag="cancel_accepted", kw_only=True):
     order_ids: list[int]
 
 
+class RiskView(Push, tag="risk", kw_only=True):
+    """The answer to query_risk: the figures as GET /admin/accounts/{a}/risk gives them (docs/risk.md)."""
+    req_id: str
+    account: int
+    figures: dict
+
+
 ServerMessage = Union[Hello, LoginOk, Error, Pong, Heartbeat, OrderAck, OrderReject, OrderUpdate, FillReport,
-                      AccountView, Positions, Orders, Fills, MarginUpdate, Market, Subscribed, CancelAck]
+                      AccountView, Positions, Orders, Fills, MarginUpdate, Market, Subscribed, CancelAck, RiskView]
 
 
 # ------------------------------------------------------------------ codecs, built once

@@ -26,6 +26,8 @@ import msgspec
 import orjson
 from aiohttp import WSMsgType, web
 
+from core.riskcalc import account_risk
+
 from . import protocol as p
 from .auth import Authenticator, new_nonce
 from .service import market_push
@@ -486,6 +488,14 @@ class Session:
         await self.gateway.settled()
         self.send(self.gateway.fills_view(request.account, request.req_id))
 
+    async def on_query_risk(self, request: p.QueryRisk, received: float) -> None:
+        if not self.entitled(request.account):
+            return self._refuse(request.req_id, request.account)
+        await self.gateway.settled()
+        figures = account_risk(self.gateway.machine, request.account, tuple(request.gross_return_bp),
+                               request.days, request.confidence)
+        self.send(p.RiskView(req_id=request.req_id, account=request.account, figures=figures))
+
     def _watch(self, channel: str, key, on: bool = True) -> None:
         gw = self.gateway
         table = {"market": gw.market_subs, "account": gw.account_subs, "orders": gw.order_subs,
@@ -533,6 +543,7 @@ _HANDLERS = {
     p.NewOrder: Session.on_new_order, p.Cancel: Session.on_cancel, p.CancelAll: Session.on_cancel_all,
     p.QueryAccount: Session.on_query_account, p.QueryPositions: Session.on_query_positions,
     p.QueryOrders: Session.on_query_orders, p.QueryFills: Session.on_query_fills,
+    p.QueryRisk: Session.on_query_risk,
     p.Subscribe: Session.on_subscribe, p.Unsubscribe: Session.on_subscribe, p.Ping: Session.on_ping,
 }
 

@@ -59,6 +59,10 @@ async def test_place_fill_cancel_and_query(server):
         assert isinstance(odd, p.OrderReject) and odd.reason == "INVALID_LOT" and odd.code == 502
         refused = await client.account(3)  # bob's
         assert isinstance(refused, p.Error) and refused.code == "NOT_ENTITLED"
+        risk = await client.risk(1, gross_return_bp=[0])  # all cash but 1,000 shares: L = MV / E, under 1
+        held = positions.positions[0].market_value
+        assert isinstance(risk, p.RiskView) and risk.figures["market_value"] == held
+        assert risk.figures["roe"] == [{"gross_return_bp": 0, "roe_pct": 0.0}] and risk.figures["leverage"] < 1
 
 
 @aio

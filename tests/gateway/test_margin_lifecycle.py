@@ -269,6 +269,14 @@ async def test_the_risk_calculator_answers_for_an_account_and_for_a_what_if(fres
                                                                                    10_000 * mv)) * 100, 4)
     sigma = risk["positions"][0]["sigma_daily_bp"]
     assert risk["var"]["z"] == 2.326 and risk["var"]["var_fen"] == round(2.326 * sigma / 10_000 * 2 * mv)
+    # the client asks the same over the websocket, for its own account only
+    mine = await conn.request({"type": "query_risk", "account": 0, "gross_return_bp": [1000], "days": 4,
+                               "confidence": 0.99})
+    assert mine["type"] == "risk" and mine["figures"] == risk, mine
+    theirs = await conn.request({"type": "query_risk", "account": 3})
+    assert theirs["type"] == "error" and theirs["code"] == "NOT_ENTITLED", theirs
+    bad = await conn.request({"type": "query_risk", "account": 0, "confidence": 1.5})
+    assert bad["type"] == "error" and "confidence" in bad["message"], bad
     # bad input is named, and changes nothing
     for query, word in [("days=0", "days"), ("confidence=2", "confidence"), ("gross_return_bp=ten", "gross_return_bp")]:
         status, bad = server.http("GET", f"/admin/accounts/0/risk?{query}")
