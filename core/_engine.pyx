@@ -137,6 +137,16 @@ cdef inline int64_t buy_reservation(int64_t price, int64_t remaining, int64_t cu
             + apply_ppm(notional, t.transfer_ppm))
 
 
+cdef inline void re_reserve(AccountC* a, OrderC* o, TierC* t) noexcept nogil:
+    """Set an open buy's reservation to what its remainder would still pay under tier t, and keep
+    the account's sums of reservations (all, and the non-marginable cash earmark) with it."""
+    cdef int64_t reserved = buy_reservation(o.price, o.qty - o.filled, o.cum_notional, o.commission_paid, t)
+    a.reserved_buy += reserved - o.reserved
+    if not o.marginable:
+        a.reserved_nm += reserved - o.reserved
+    o.reserved = reserved
+
+
 cdef inline bint ratio_meets(int64_t assets, int64_t liabilities, int64_t line_bp) noexcept nogil:
     return liabilities <= 0 or <i128>assets * BP >= <i128>line_bp * liabilities
 
@@ -518,7 +528,6 @@ cdef class MarginEngine:
             return self._reject(UNKNOWN_TIER, 1, tier, 0, 0)
         cdef AccountC* a = &self.accounts[acct]
         cdef OrderC* o
-        cdef int64_t reserved
         cdef size_t k
         a.tier = tier
         # Open buys reserve the fees of the tier they would pay at: re-reserve them at the new one.
@@ -526,12 +535,7 @@ cdef class MarginEngine:
             for k in range(self.orders.size()):
                 o = &self.orders[k]
                 if o.account == acct and o.status == OPEN and o.side == BUY:
-                    reserved = buy_reservation(o.price, o.qty - o.filled, o.cum_notional, o.commission_paid,
-                                               &self.tiers[tier])
-                    a.reserved_buy += reserved - o.reserved
-                    if not o.marginable:
-                        a.reserved_nm += reserved - o.reserved
-                    o.reserved = reserved
+                    re_reserve(a, o, &self.tiers[tier])
         self._evaluate(acct)
         return 0
 
@@ -881,7 +885,7 @@ cdef class MarginEngine:
         cdef int64_t transfer = apply_ppm(notional, t.transfer_ppm)
         cdef int64_t fees = commission + stamp + transfer
         cdef int64_t debt_drawn = 0, interest_repaid = 0, debt_repaid = 0, insurance = 0
-        cdef int64_t new_reserved, spendable, from_cash, net, to_cash
+        cdef int64_t spendable, from_cash, net, to_cash
         o.filled += qty
         o.cum_notional += notional
         o.commission_paid += commission
@@ -892,11 +896,7 @@ cdef class MarginEngine:
         self.stamp_duty_collected += stamp
         self.transfer_fees_collected += transfer
         if is_buy:
-            new_reserved = buy_reservation(o.price, o.qty - o.filled, o.cum_notional, o.commission_paid, t)
-            a.reserved_buy += new_reserved - o.reserved
-            if not o.marginable:
-                a.reserved_nm += new_reserved - o.reserved
-            o.reserved = new_reserved
+            re_reserve(a, o, t)
             p.open_buy -= qty
             p.bought_today += qty
             a.pending_value -= qty * mark
@@ -1421,11 +1421,7 @@ cdef class MarginEngine:
                 pos = &self.positions[o.position]
                 acc.open_orders += 1
                 if o.side == BUY:
-                    o.reserved = buy_reservation(o.price, o.qty - o.filled, o.cum_notional, o.commission_paid,
-                                                 &self.tiers[acc.tier])
-                    acc.reserved_buy += o.reserved
-                    if not o.marginable:
-                        acc.reserved_nm += o.reserved
+                    re_reserve(acc, &o, &self.tiers[acc.tier])
                     pos.open_buy += o.qty - o.filled
                 else:
                     pos.open_sell += o.qty - o.filled

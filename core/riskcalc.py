@@ -71,10 +71,18 @@ def what_if(own_capital: int, exposure: int, gross_return_bp: int, financing_rat
             liquidation_bp: int = 0) -> dict:
     """A position of `exposure` fen bought with `own_capital` fen and the rest financed (no cash left):
     its ROE, its VaR and, given a liquidation line, its distance to it."""
-    if own_capital <= 0:
-        raise ValueError("own_capital must be > 0 fen")
-    if exposure < own_capital:
-        raise ValueError("exposure must be >= own_capital (the calculator finances, it does not hold cash)")
+    for ok, message in [
+        (0 < own_capital <= 10**15, "own_capital must be in 1..10^15 fen"),
+        (own_capital <= exposure, "exposure must be >= own_capital (the calculator finances, it does not hold cash)"),
+        (exposure <= 10**16, "exposure must be at most 10^16 fen"),
+        (abs(gross_return_bp) <= 100_000 and 0 <= financing_rate_bp <= 100_000,
+         "gross_return_bp must be within +-100000 and financing_rate_bp in 0..100000"),
+        (0 <= sigma_daily_bp <= 10_000, "sigma_daily_bp must be in 0..10000"),
+        (1 <= days <= 250, "days must be in 1..250"),
+        (0 <= liquidation_bp <= 100_000, "liquidation_bp must be in 0..100000"),
+    ]:
+        if not ok:
+            raise ValueError(message)
     leverage = Fraction(exposure, own_capital)
     debt = exposure - own_capital
     v = var_fraction(sigma_daily_bp, days, confidence)
@@ -104,6 +112,7 @@ def account_risk(machine, account: int, gross_returns_bp=(-2_000, -1_000, 0, 1_0
     assets, liabilities, equity = view["assets"], view["liabilities"], view["equity"]
     market_value = view["market_value"]
     z = z_score(confidence)
+    per_sigma_bp = z * math.sqrt(days) / BP  # VaR share per bp of daily sigma
     positions = []
     sigma_value = 0  # sum of value_i x sigma_i (bp x fen): the portfolio's sigma under full correlation
     collateral = 0
@@ -115,15 +124,14 @@ def account_risk(machine, account: int, gross_returns_bp=(-2_000, -1_000, 0, 1_0
         sigma_value += value * spec.daily_vol_bp
         after_haircut = value * spec.effective_haircut_bp // BP
         collateral += after_haircut
-        v = var_fraction(spec.daily_vol_bp, days, confidence)
         positions.append({
             "instrument": spec.code, "held": pos["held"], "market_value": value,
             "weight_pct": _pct(Fraction(value, assets)) if assets > 0 else None,
-            "sigma_daily_bp": spec.daily_vol_bp, "var_fen": half_up(v * value),
+            "sigma_daily_bp": spec.daily_vol_bp, "var_fen": half_up(per_sigma_bp * spec.daily_vol_bp * value),
             "haircut_bp": spec.effective_haircut_bp, "collateral_value": after_haircut,
         })
     sigma_bp = Fraction(sigma_value, market_value) if market_value else Fraction(0)
-    var_share = z * float(sigma_bp) / BP * math.sqrt(days)
+    var_share = per_sigma_bp * float(sigma_bp)
     leverage = Fraction(market_value, equity) if equity > 0 else None
     lines = {"warning": tier.warning_bp, "margin_call": tier.margin_call_bp, "liquidation": tier.liquidation_bp}
     distances = {}
