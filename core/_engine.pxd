@@ -127,7 +127,7 @@ cdef class MarginEngine:
     cdef unordered_map[int64_t, int32_t] position_index  # (account << 32 | instrument) -> position
     cdef vector[ChangeC] changes
     cdef vector[StepC] steps                      # waterfall steps of the current command
-    cdef list client_order_ids                    # per account: set of ids answered today
+    cdef list client_order_ids                    # per account: ShardedSet of ids answered today
     cdef int64_t order_base                       # order id of slot 0 is order_base + 1
     cdef int64_t detail[3]
     cdef int32_t detail_len

@@ -21,6 +21,8 @@ from libcpp.algorithm cimport stable_sort
 from libcpp.vector cimport vector
 
 from core.rejects import EngineError
+from core.shardmap cimport ShardedSet
+from core.shardmap import ACCOUNT_SHARDS
 from core.snapshot import (
     AccountState, EngineState, InstrumentState, OrderState, PositionState, check_compatible,
     sorted_client_order_ids,
@@ -516,7 +518,7 @@ cdef class MarginEngine:
         a.active = True
         a.frozen = a.reduce_only_manual = a.killed = False
         self.accounts.push_back(a)
-        self.client_order_ids.append(set())
+        self.client_order_ids.append(ShardedSet(shards=ACCOUNT_SHARDS))
         return <int>self.accounts.size() - 1
 
     def set_tier(self, int acct, int tier):
@@ -547,9 +549,9 @@ cdef class MarginEngine:
         if acct < 0 or acct >= <int>self.accounts.size():
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
         if clid is not None:
-            if clid in <set>self.client_order_ids[acct]:
+            if (<ShardedSet>self.client_order_ids[acct]).has(clid):
                 return self._reject(DUPLICATE_CLIENT_ORDER_ID, 0, 0, 0, 0)
-            (<set>self.client_order_ids[acct]).add(clid)
+            (<ShardedSet>self.client_order_ids[acct]).add(clid)
         return 0
 
     def deposit(self, int acct, int64_t amount):
@@ -732,7 +734,7 @@ cdef class MarginEngine:
             code = self._decide_for_account(acct, instr, side, price, qty, clid, now_ns, liquidation, commit)
         # Every answered client order id is remembered for the day, accepted or not.
         if commit and known and clid is not None:
-            (<set>self.client_order_ids[acct]).add(clid)
+            (<ShardedSet>self.client_order_ids[acct]).add(clid)
         return code
 
     cdef int _decide_for_account(self, int32_t acct, int32_t instr, int side, int64_t price,
@@ -808,7 +810,7 @@ cdef class MarginEngine:
             if notional > t.max_order_notional:
                 return self._reject(NOTIONAL_ABOVE_MAX, 2, notional, t.max_order_notional, 0)
         # 7. duplicate client order id
-        if clid is not None and clid in <set>self.client_order_ids[acct]:
+        if clid is not None and (<ShardedSet>self.client_order_ids[acct]).has(clid):
             return self._reject(DUPLICATE_CLIENT_ORDER_ID, 0, 0, 0, 0)
         # 8. rate limits: a token is spent by every order that gets this far
         if not liquidation:
@@ -1060,7 +1062,7 @@ cdef class MarginEngine:
                 t = &self.tiers[a.tier]
                 a.accrued_interest += half_up_div(<i128>a.debt * t.annual_rate_bp * days,
                                                   <i128>BP * self.day_count)
-            (<set>self.client_order_ids[k]).clear()
+            (<ShardedSet>self.client_order_ids[k]).clear()
             a.first_position = -1
         # T+1: today's buys become sellable; empty positions are dropped and the indexes rebuilt.
         cdef vector[PositionC] kept
@@ -1394,7 +1396,7 @@ cdef class MarginEngine:
             a.reduce_only_manual = saved.reduce_only_manual
             a.killed = saved.killed
             self.accounts.push_back(a)
-            self.client_order_ids.append(set(saved.client_order_ids))
+            self.client_order_ids.append(ShardedSet(saved.client_order_ids, shards=ACCOUNT_SHARDS))
         for saved in state.positions:
             pidx = self._ensure_position(saved.account, saved.instrument)
             pos = &self.positions[pidx]

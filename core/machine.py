@@ -262,7 +262,7 @@ class Machine:
     def _broker_ack(self, command: BrokerAck) -> Outcome:
         record = self.registry.try_move(command.order, "ack")
         if record is None:
-            known = command.order in self.registry.orders
+            known = self.registry.orders.has(command.order)
             return Outcome(int(RejectCode.ORDER_NOT_OPEN if known else RejectCode.UNKNOWN_ORDER), (command.order,))
         record.broker_order_id = command.broker_order_id
         return _EMPTY
@@ -277,13 +277,13 @@ class Machine:
 
     def _closed(self, command: OrderClosed) -> Outcome:
         outcome = self._status(self.engine.close_order(command.order))
-        if outcome.result == 0 and command.order in self.registry.orders:
+        if outcome.result == 0 and self.registry.orders.has(command.order):
             self.registry.move(command.order, f"closed:{command.reason}").reason = command.detail
         return outcome
 
     def _fill(self, command: Fill) -> Outcome:
         # An execution the broker reports twice (a resend after a reconnection) is applied once.
-        if command.exec_id and command.exec_id in self.registry.exec_ids:
+        if command.exec_id and self.registry.exec_ids.has(command.exec_id):
             return Outcome(int(RejectCode.DUPLICATE_EXECUTION), (command.order,))
         record = self.registry.orders.get(command.order)
         mark = self.engine.instrument(self._instrument_ids[record.instrument])["mark"] \
@@ -339,7 +339,7 @@ class Machine:
         if code:
             return self._refusal(code)
         # day orders are over: the engine expired them; say so for each one still open
-        self._expired = [(r.order, r.account, r.qty - r.filled) for r in self.registry.orders.values() if r.state.open]
+        self._expired = [(r.order, r.account, r.qty - r.filled) for r in self.registry.records() if r.state.open]
         self.registry.roll()
         self.liquidator.day_rolled()
         return self._finish(0, (), self.engine.take_changes())

@@ -2,10 +2,14 @@
 # stays the one text of the order state machine, and runs uncompiled where no build exists.
 # orders.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 
+from core.shardmap cimport ShardedDict, ShardedSet
+
+
 cdef class OrderRegistry:
-    cdef public dict orders, by_client_id, _open
+    cdef public ShardedDict orders, by_client_id
+    cdef public dict _open
     cdef public list fills
-    cdef public set exec_ids
+    cdef public ShardedSet exec_ids
 
     cpdef add(self, record)
     cpdef find(self, long long account, str client_order_id)

@@ -21,6 +21,8 @@ import enum
 
 import msgspec
 
+from core.shardmap import ACCOUNT_SHARDS, ShardedDict, ShardedSet
+
 
 class OrderState(str, enum.Enum):
     PENDING_NEW = "pending_new"  # passed the risk checks, journaled, sent to the broker
@@ -104,21 +106,27 @@ class OrderRegistry:
     """Today's orders by id and by (account, client order id), and today's fills."""
 
     def __init__(self) -> None:
-        self.orders: dict[int, OrderRecord] = {}
-        self.by_client_id: dict[tuple[int, str], int] = {}
+        # Sharded: these gain an entry with every order (or fill) of the day, and a plain dict's
+        # resize at a million entries stops the loop for tens of milliseconds (core/shardmap.py).
+        self.orders: ShardedDict = ShardedDict()  # order id -> record; records() for them in order
+        self.by_client_id: ShardedDict = ShardedDict()  # (account, client order id) -> order id
         self.fills: list[FillRecord] = []
-        self.exec_ids: set[str] = set()
-        self._open: dict[int, dict[int, OrderRecord]] = {}  # account -> its open orders by id
+        self.exec_ids: ShardedSet = ShardedSet()
+        self._open: dict[int, ShardedDict] = {}  # account -> its open orders by id
 
     def add(self, record: OrderRecord) -> None:
-        self.orders[record.order] = record
+        self.orders.put(record.order, record)
         if record.client_order_id is not None:
-            self.by_client_id[(record.account, record.client_order_id)] = record.order
+            self.by_client_id.put((record.account, record.client_order_id), record.order)
         if record.state in _OPEN:
             book = self._open.get(record.account)
             if book is None:
-                book = self._open[record.account] = {}
-            book[record.order] = record
+                book = self._open[record.account] = ShardedDict(shards=ACCOUNT_SHARDS)
+            book.put(record.order, record)
+
+    def records(self) -> list[OrderRecord]:
+        """Today's orders, oldest first (the table itself keeps no order)."""
+        return sorted(self.orders.values(), key=_order_id)
 
     def find(self, account: int, client_order_id: str) -> OrderRecord | None:
         order = self.by_client_id.get((account, client_order_id))
@@ -143,7 +151,9 @@ class OrderRegistry:
             return None
         record.state = target
         if target not in _OPEN:
-            self._open.get(record.account, {}).pop(order, None)
+            book = self._open.get(record.account)
+            if book is not None:
+                book.pop(order, None)
         return record
 
     def cancel_rejected(self, order: int) -> OrderRecord:
@@ -167,11 +177,13 @@ class OrderRegistry:
 
     def open_orders(self, account: int) -> list[OrderRecord]:
         """The account's open orders, oldest first."""
-        return sorted(self._open.get(account, {}).values(), key=lambda r: r.order)
+        book = self._open.get(account)
+        return [] if book is None else sorted(book.values(), key=_order_id)
 
     def open_of(self, account: int):
         """The account's open orders, in no particular order (a cheap view)."""
-        return list(self._open.get(account, {}).values())
+        book = self._open.get(account)
+        return [] if book is None else book.values()
 
     def roll(self) -> None:
         """A new trading day: day orders are over, and today's book starts empty."""
@@ -183,11 +195,15 @@ class OrderRegistry:
 
     # snapshots
     def export(self) -> tuple[list[OrderRecord], list[FillRecord]]:
-        return [msgspec.structs.replace(r) for r in self.orders.values()], list(self.fills)
+        return [msgspec.structs.replace(r) for r in self.records()], list(self.fills)
 
     def load(self, orders: list[OrderRecord], fills: list[FillRecord]) -> None:
         self.roll()
         for record in orders:
             self.add(msgspec.structs.replace(record))
         self.fills = list(fills)
-        self.exec_ids = {f.exec_id for f in fills}
+        self.exec_ids = ShardedSet(f.exec_id for f in fills)
+
+
+def _order_id(record: OrderRecord) -> int:
+    return record.order

@@ -180,12 +180,12 @@ class Gateway:
     def _open_orders(self) -> list[tuple[BrokerOrder, int, int]]:
         return [(BrokerOrder(cl_ord_id=str(r.order), account=str(r.account), instrument=r.instrument, side=r.side,
                              price=r.price, qty=r.qty, market_like=r.liquidation), r.filled, 0)
-                for r in self.machine.registry.orders.values() if r.state.open]
+                for r in self.machine.registry.records() if r.state.open]
 
     async def _close_orders_the_broker_lost(self) -> None:
         """After a restart the in-process broker knows none of today's open orders: close them, journaled,
         so reservations are released and clients are told (a FIX broker would be asked instead)."""
-        for record in list(self.machine.registry.orders.values()):
+        for record in self.machine.registry.records():
             if record.state.open:
                 self.submit(OrderClosed(order=record.order, reason="canceled", ts=self.clock.now(),
                                         detail="gateway restarted: the in-process broker does not keep orders"))
@@ -622,7 +622,7 @@ class Gateway:
         return p.Positions(req_id=req_id, account=account, positions=out)
 
     def orders_view(self, account: int, open_only: bool, req_id: str) -> p.Orders:
-        records = [r for r in self.machine.registry.orders.values()
+        records = [r for r in self.machine.registry.records()
                    if r.account == account and (r.state.open or not open_only)]
         return p.Orders(req_id=req_id, account=account, orders=[p.OrderView(
             order_id=r.order, client_order_id=r.client_order_id, instrument=r.instrument, side=SIDE[r.side],

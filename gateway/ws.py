@@ -27,6 +27,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from core.riskcalc import account_risk
+from core.shardmap import ACCOUNT_SHARDS, ShardedSet
 
 from . import protocol as p
 from .auth import Authenticator, new_nonce
@@ -83,7 +84,7 @@ class Session:
         self.login_failures = 0
         self.cancel_on_disconnect = False
         self._left = False  # finish() has taken the session out of the gateway's tables
-        self.placed: set[int] = set()
+        self.placed: ShardedSet = ShardedSet(shards=ACCOUNT_SHARDS)  # grows all day (core/shardmap.py)
         self.last_in = self.last_out = time.monotonic()
         self.abort = None  # cuts the connection off when even a close cannot get through
         self.subscriptions: dict[str, set] = {"market": set(), "account": set(), "orders": set(), "alerts": set()}
@@ -312,7 +313,7 @@ class Session:
             for account in self.subscriptions[channel]:
                 table[account].discard(self)
         if self.cancel_on_disconnect:
-            for order in list(self.placed):
+            for order in sorted(self.placed):
                 record = gw.machine.registry.orders.get(order)
                 if record is not None and record.state.open and record.state.value != "cancel_pending":
                     gw.cancel(order)

@@ -26,6 +26,8 @@ from typing import Annotated, AsyncIterator
 import msgspec
 from msgspec import Meta
 
+from core.shardmap import ShardedDict, ShardedSet
+
 from simulators.broker.interface import (
     BrokerMessage, BrokerUnavailable, CancelRequest, ConnectionStatus, ExecutionReport, NewOrder, ReportStream,
 )
@@ -84,8 +86,9 @@ class FixBroker:
         self.connected = False
         self.books = None  # no custodian statement over FIX: reconciliation is not available
         self.orders: dict[str, _Order] = {}  # open orders by ClOrdID
-        self._by_seq: dict[int, str] = {}  # MsgSeqNum of a NewOrderSingle -> its ClOrdID
-        self._exec_ids: set[str] = set()
+        # both grow with every order or fill of the session (core/shardmap.py)
+        self._by_seq: ShardedDict = ShardedDict()  # MsgSeqNum of a NewOrderSingle -> its ClOrdID
+        self._exec_ids: ShardedSet = ShardedSet()
         self.stream = ReportStream()
         self._cancel_no = 0
         self.status_breaks: list[str] = []
@@ -132,7 +135,7 @@ class FixBroker:
         except SessionDown as exc:
             raise BrokerUnavailable(str(exc)) from None
         self.orders[order.cl_ord_id] = _Order(order)
-        self._by_seq[seq] = order.cl_ord_id
+        self._by_seq.put(seq, order.cl_ord_id)
 
     def cancel_nowait(self, request: CancelRequest) -> None:
         request = CancelRequest(cl_ord_id=self.wire(request.cl_ord_id))

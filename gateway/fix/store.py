@@ -22,6 +22,8 @@ import struct
 import time
 from pathlib import Path
 
+from core.shardmap import ShardedDict
+
 _SEQNUMS = struct.Struct("<QQ")
 _RECORD = struct.Struct("<QI")
 
@@ -35,7 +37,8 @@ class MessageStore:
         base = self.directory / session_id
         self._seq_path, self._body_path, self._created_path = (
             base.with_suffix(".seqnums"), base.with_suffix(".body"), base.with_suffix(".session"))
-        self._offsets: dict[int, tuple[int, int]] = {}
+        # seq -> (offset, length) of every frame sent this session: grows with each one (core/shardmap.py)
+        self._offsets: ShardedDict = ShardedDict()
         self._open()
 
     def _open(self) -> None:
@@ -61,7 +64,7 @@ class MessageStore:
             seq, length = _RECORD.unpack(os.pread(self._body_fd, _RECORD.size, offset))
             if offset + _RECORD.size + length > size:
                 break
-            self._offsets[seq] = (offset + _RECORD.size, length)
+            self._offsets.put(seq, (offset + _RECORD.size, length))
             offset += _RECORD.size + length
         if offset != size:
             os.ftruncate(self._body_fd, offset)
@@ -81,7 +84,7 @@ class MessageStore:
         """A message went out with this sequence number (frame: an application message to keep)."""
         if frame is not None:
             os.write(self._body_fd, _RECORD.pack(seq, len(frame)) + frame)
-            self._offsets[seq] = (self._end + _RECORD.size, len(frame))
+            self._offsets.put(seq, (self._end + _RECORD.size, len(frame)))
             self._end += _RECORD.size + len(frame)
             if self.fsync:
                 os.fsync(self._body_fd)

@@ -2,6 +2,9 @@
 # source stays the one text of the broker's rules, and runs uncompiled where no build exists.
 # core.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 
+from core.shardmap cimport ShardedDict, ShardedSet
+
+
 cdef class _Quote:
     cdef public long long bid, bid_size, ask, ask_size, last, volume, lock, prev_close
     cdef public long long taken_bid, taken_ask, through_left, max_qty
@@ -12,8 +15,9 @@ cdef class _Quote:
 
 cdef class BrokerCore:
     cdef public object universe, config, rng, books
-    cdef public dict quotes, orders, _open
-    cdef public set seen
+    cdef public dict quotes, _open
+    cdef public ShardedDict orders
+    cdef public ShardedSet seen
     cdef public long long day, _order_no, _exec_no
     cdef public str _date
 

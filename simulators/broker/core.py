@@ -28,6 +28,7 @@ import datetime as dt
 import msgspec
 
 from core.instruments import Instrument, Universe
+from core.shardmap import ShardedDict, ShardedSet
 from simulators.market._kernel import Rng
 from simulators.market.messages import DayClose, DayOpen, InstrumentStatus, MarketMessage, Tick
 
@@ -142,8 +143,9 @@ class BrokerCore:
         self.quotes = {spec.code: _Quote(spec) for spec in universe}
         self.day = trading_day or dt.date(2026, 1, 5).toordinal()
         self._date = f"{dt.date.fromordinal(self.day):%Y%m%d}"  # for ids, formatted once a day
-        self.orders: dict[str, _Order] = {}  # by cl_ord_id, today's
-        self.seen: set[str] = set()  # every cl_ord_id ever received (a resend is a duplicate)
+        # sharded: both grow with every order (core/shardmap.py)
+        self.orders: ShardedDict = ShardedDict()  # by cl_ord_id, today's
+        self.seen: ShardedSet = ShardedSet()  # every cl_ord_id ever received (a resend is a duplicate)
         self._open: dict[str, list[_Order]] = {}  # instrument -> open orders in arrival order
         self._order_no = 0
         self._exec_no = 0
@@ -184,7 +186,7 @@ class BrokerCore:
         self._order_no += 1
         broker_id = f"{self.quotes[new.instrument].exchange}-{self._date}-{self._order_no:08d}"
         order = _Order(new, broker_id, self._order_no)
-        self.orders[new.cl_ord_id] = order
+        self.orders.put(new.cl_ord_id, order)
         book = self._open.get(new.instrument)
         if book is None:
             book = self._open[new.instrument] = []
@@ -194,7 +196,7 @@ class BrokerCore:
         return reports
 
     def _check(self, new: NewOrder) -> str:
-        if new.cl_ord_id in self.seen:
+        if self.seen.has(new.cl_ord_id):
             return f"DUPLICATE_ORDER: cl_ord_id {new.cl_ord_id} was already received"
         if new.instrument not in self.quotes:
             return f"UNKNOWN_INSTRUMENT: {new.instrument}"
@@ -356,6 +358,6 @@ class BrokerCore:
             quote.band = _band(quote.last, self.universe.get(code))
             quote.lock = 0
         self.books.roll_day()
-        self.orders = {}
+        self.orders = ShardedDict()
         self.day = day
         self._date = f"{dt.date.fromordinal(day):%Y%m%d}"
