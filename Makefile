@@ -45,6 +45,7 @@ bench: build
 	$(PY) -m bench.report
 	$(PY) -m bench.instructions --by-object
 	$(PY) -m bench.order_floor --beside-path
+	$(PY) -m bench.growth
 	$(PY) -m bench.loadgen
 
 # The regression gate: a fresh run of the micro-benchmarks against bench/baseline.json
