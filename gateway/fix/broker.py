@@ -27,7 +27,6 @@ import msgspec
 from msgspec import Meta
 
 from core.shardmap import ShardedDict, ShardedSet
-
 from simulators.broker.interface import (
     BrokerMessage, BrokerUnavailable, CancelRequest, ConnectionStatus, ExecutionReport, NewOrder, ReportStream,
 )
