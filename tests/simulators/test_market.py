@@ -257,3 +257,41 @@ def test_scenarios_load_by_name_and_refuse_nonsense(tmp_path):
         MarketSimulator(small(shock=[Shock(at="1 10:00", target="sector:nothing", kind="jump")]), UNIVERSE)
     with pytest.raises(ValueError, match="correlation"):
         small(market_correlation=0.7, sector_correlation=0.5).validate()
+
+
+def test_paced_play_lets_the_loop_in_between_a_steps_snapshots():
+    """A step's snapshots share one moment: delivered in one callback they kept the gateway's
+    loop from reading orders for a millisecond and more; play gives it a turn every BURST."""
+    import asyncio
+
+    import uvloop
+
+    from simulators.market.simulator import BURST
+
+    sim = MarketSimulator(small())
+    expected = list(sim.messages())
+    turns = 0
+    delivered = []  # (message, loop turns seen so far)
+
+    async def run():
+        nonlocal turns
+        stop = False
+
+        async def count_turns():
+            nonlocal turns
+            while not stop:
+                turns += 1
+                await asyncio.sleep(0)
+
+        counter = asyncio.get_running_loop().create_task(count_turns())
+        await MarketSimulator(small()).play(lambda m: delivered.append((m, turns)), speed=1e9)
+        stop = True
+        await counter
+
+    uvloop.run(run())
+    assert [m for m, _ in delivered] == expected  # every message, in order
+    longest = run_length = 1
+    for (_, before), (_, after) in zip(delivered, delivered[1:]):
+        run_length = run_length + 1 if after == before else 1
+        longest = max(longest, run_length)
+    assert longest == BURST  # never more back to back; the steps do have that many
