@@ -22,6 +22,7 @@ import asyncio
 import gc
 import statistics
 import sys
+import shutil
 import tempfile
 import time
 
@@ -85,7 +86,8 @@ async def started_gateway(policy: str, directory: str) -> Gateway:
 
 
 async def measure(policy: str, batch: int, orders: int, reps: int, warmup: int = WARMUP) -> dict:
-    gateway = await started_gateway(policy, tempfile.mkdtemp(prefix="beacon-order-path-"))
+    directory = tempfile.mkdtemp(prefix="beacon-order-path-")
+    gateway = await started_gateway(policy, directory)
     transport = CountingTransport()
     session = Session(gateway, _Socket(), False, "bench", transport=transport)
     session.start()
@@ -111,6 +113,7 @@ async def measure(policy: str, batch: int, orders: int, reps: int, warmup: int =
         cpu_us.append((time.thread_time() - before) / orders * 1e6)
     sent = session.seq - 1  # all but the hello
     await gateway.stop()
+    shutil.rmtree(directory, ignore_errors=True)
     total = warmup + reps * orders
     return {"policy": policy, "batch": batch, "orders": orders, "cpu_us_per_order": cpu_us,
             "min": min(cpu_us), "median": statistics.median(cpu_us), "messages_per_order": sent / total,

@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,8 @@ class Gateway:
         engine = changes.pop("engine", GATEWAY_ENGINE)
         server = {**GATEWAY_SERVER, "order_port": 0} if port == "picows" else GATEWAY_SERVER
         server = {**server, "busy_poll_us": busy_poll_us}
-        self.server = Server(tempfile.mkdtemp(prefix="beacon-bench-"), prefix=tuple(taskset(cpu)),
+        self.directory = tempfile.mkdtemp(prefix="beacon-bench-")
+        self.server = Server(self.directory, prefix=tuple(taskset(cpu)),
                              journal={"fsync": policy}, engine=engine, server=server, **changes).start()
         self.server.tick("600036", 4336, ask=4337, ask_size=ask_size)
         if deposit:
@@ -73,6 +75,7 @@ class Gateway:
 
     def stop(self) -> None:
         self.server.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)  # a make bench starts some 100 gateways
 
 
 def client_args(url: str, cpu: str, mode: str, rate: float, count: int, warmup: int, gateway: bool, tag: str,

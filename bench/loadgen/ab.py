@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,8 @@ def child(tree: str, mode: str, rate: float, count: int, warmup: int, policy: st
     from bench.loadgen.__main__ import GATEWAY_ENGINE, GATEWAY_SERVER, client, taskset
     from tests.gateway.harness import Server
 
-    server = Server(tempfile.mkdtemp(prefix="beacon-ab-"), prefix=tuple(taskset("0")), journal={"fsync": policy},
+    directory = tempfile.mkdtemp(prefix="beacon-ab-")
+    server = Server(directory, prefix=tuple(taskset("0")), journal={"fsync": policy},
                     engine=GATEWAY_ENGINE, server={**GATEWAY_SERVER, "order_port": 0}).start()
     try:
         server.tick("600036", 4336, ask=4337, ask_size=0)
@@ -64,6 +66,7 @@ def child(tree: str, mode: str, rate: float, count: int, warmup: int, policy: st
         after = _threads(pid)
     finally:
         server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
     orders = count + warmup
     threads = []
     for tid, now in sorted(after.items()):

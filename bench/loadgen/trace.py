@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         gateway.stop()  # the gateway writes its stamps as it stops
     rows = join(json.loads(client_file.read_text()), json.loads(server_file.read_text()))
+    shutil.rmtree(scratch, ignore_errors=True)
     if not rows:
         print("no order was stamped on both sides", file=sys.stderr)
         return 1
