@@ -15,7 +15,7 @@ cdef class _Quote:
 
 cdef class BrokerCore:
     cdef public object universe, config, rng, books
-    cdef public dict quotes, _open
+    cdef public dict quotes, _open, _open_sells
     cdef public ShardedDict orders
     cdef public ShardedSet seen
     cdef public long long day, _order_no, _exec_no

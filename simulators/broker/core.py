@@ -147,6 +147,9 @@ class BrokerCore:
         self.orders: ShardedDict = ShardedDict()  # by cl_ord_id, today's
         self.seen: ShardedSet = ShardedSet()  # every cl_ord_id ever received (a resend is a duplicate)
         self._open: dict[str, list[_Order]] = {}  # instrument -> open orders in arrival order
+        # (account, instrument) -> the open sells' remaining shares: what a new sell's T+1 check
+        # subtracts, kept as orders open, fill and close rather than summed over the book per sell
+        self._open_sells: dict[tuple[str, str], int] = {}
         self._order_no = 0
         self._exec_no = 0
 
@@ -191,6 +194,8 @@ class BrokerCore:
         if book is None:
             book = self._open[new.instrument] = []
         book.append(order)
+        if new.side == 2:
+            self._add_open_sell(new, new.qty)
         reports = [self._report(order, "new", now)]
         reports += self._match(order, self.quotes[new.instrument], now, arriving=True)
         return reports
@@ -215,14 +220,21 @@ class BrokerCore:
             return f"PRICE_OUTSIDE_BAND: {new.price} outside {quote.band[0]}..{quote.band[1]}"
         sellable = 0
         if new.side == 2:
-            open_sells = sum(o.leaves for o in self._open.get(new.instrument, ())
-                             if o.new.side == 2 and o.new.account == new.account)
+            open_sells = self._open_sells.get((new.account, new.instrument), 0)
             sellable = self.books.sellable_before_open_orders(new.account, new.instrument) - open_sells
             if new.qty > sellable:
                 return f"INSUFFICIENT_POSITION: sell {new.qty}, sellable {sellable} (T+1)"
         if not _lot_ok(quote.board, new.side, new.qty, sellable):
             return f"INVALID_LOT: {new.qty} shares"
         return ""
+
+    def _add_open_sell(self, new: NewOrder, shares: int) -> None:
+        key = (new.account, new.instrument)
+        left = self._open_sells.get(key, 0) + shares
+        if left:
+            self._open_sells[key] = left
+        else:
+            self._open_sells.pop(key, None)
 
     def cancel(self, cl_ord_id: str, now: int) -> list[ExecutionReport]:
         """Cancel an order's remainder; a cancel_rejected report when it is unknown or already done."""
@@ -237,6 +249,8 @@ class BrokerCore:
                                  f"TOO_LATE_TO_CANCEL: order is {order.status}")]
         order.status = "canceled"
         self._open[order.new.instrument].remove(order)
+        if order.new.side == 2:
+            self._add_open_sell(order.new, -order.leaves)
         return [self._report(order, "canceled", now)]
 
     # ---------------------------------------------------------------- matching
@@ -245,6 +259,8 @@ class BrokerCore:
         notional = qty * price
         order.cum_qty += qty
         order.cum_notional += notional
+        if order.new.side == 2:
+            self._add_open_sell(order.new, -qty)
         commission = max(cfg.commission_min, _rate(order.cum_notional, cfg.commission_ppm)) - order.commission_paid
         order.commission_paid += commission
         stamp = _rate(notional, cfg.stamp_duty_ppm) if order.new.side == 2 else 0
@@ -349,6 +365,7 @@ class BrokerCore:
                 order.status = "expired"
                 out.append(self._report(order, "expired", now))
         self._open = {}
+        self._open_sells = {}
         return out
 
     def _new_day(self, day: int) -> None:

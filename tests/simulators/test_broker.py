@@ -360,3 +360,41 @@ def test_in_the_cascade_sells_at_limit_down_do_not_fill_until_the_locks_break():
     assert len(locked_then) >= 20
     assert all(fills_by_day.get(d, 0) == 0 for d in sim.days[:3]), fills_by_day
     assert fills_by_day.get(sim.days[3], 0) > 0
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_open_sells_kept_as_orders_open_fill_and_close_match_the_book(seed):
+    """A sell's T+1 check subtracts the account's open sells in the name: kept as a running total
+    (a sum over the book per sell was O(resting orders)), it must equal that sum after anything."""
+    rng = Rng(seed)
+    broker = BrokerCore(UNIVERSE, BrokerConfig(), DAY)
+    for account in ("A", "B"):
+        broker.books.load_position(account, "600000", 5_000)
+    broker.on_market(tick(bid_size=0, ask_size=0))
+    placed, most_open = [], 0
+
+    def summed(account):
+        return sum(o.leaves for o in broker._open.get("600000", ()) if o.new.side == 2 and o.new.account == account)
+
+    for n in range(400):
+        roll = rng.random()
+        if roll < 0.5:
+            cl = f"o{n}"
+            account = "A" if rng.random() < 0.5 else "B"
+            side = 2 if rng.random() < 0.7 else 1
+            price = 995 + int(rng.random() * 11)
+            reports = broker.submit(order(cl, side=side, price=price, qty=100 * (1 + int(rng.random() * 5)),
+                                          account=account), n)
+            if reports[0].exec_type == "new":
+                placed.append(cl)
+        elif roll < 0.75 and placed:
+            broker.cancel(placed[int(rng.random() * len(placed))], n)
+        else:  # a tick that trades through some of the book at random
+            broker.on_market(tick(last=995 + int(rng.random() * 11), bid=999, bid_size=int(rng.random() * 300),
+                                  ask=1001, ask_size=int(rng.random() * 300), volume=int(rng.random() * 5_000), ts=n))
+        for account in ("A", "B"):
+            assert broker._open_sells.get((account, "600000"), 0) == summed(account)
+        most_open = max(most_open, summed("A") + summed("B"))
+    assert most_open > 0  # sells were open along the way, so the checks above meant something
+    broker.on_market(DayClose(ts=1_000, day=DAY))
+    assert broker._open_sells == {} and summed("A") == summed("B") == 0
