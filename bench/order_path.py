@@ -21,8 +21,8 @@ import argparse
 import asyncio
 import gc
 import statistics
-import sys
 import shutil
+import sys
 import tempfile
 import time
 

@@ -124,9 +124,12 @@ class OrderRegistry:
                 book = self._open[record.account] = ShardedDict(shards=ACCOUNT_SHARDS)
             book.put(record.order, record)
 
-    def records(self) -> list[OrderRecord]:
-        """Today's orders, oldest first (the table itself keeps no order)."""
-        return sorted(self.orders.values(), key=_order_id)
+    def records(self, account: int | None = None) -> list[OrderRecord]:
+        """Today's orders (one account's, if given), oldest first (the table itself keeps no order)."""
+        found = self.orders.values()
+        if account is not None:
+            found = [r for r in found if r.account == account]
+        return sorted(found, key=_order_id)
 
     def find(self, account: int, client_order_id: str) -> OrderRecord | None:
         order = self.by_client_id.get((account, client_order_id))

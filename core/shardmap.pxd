@@ -10,11 +10,13 @@ cdef unsigned long long _LOW32, _MIX1, _MIX2
 cpdef Py_ssize_t shard_of(object key, Py_ssize_t mask) except -1
 
 
-@cython.final
-cdef class ShardedDict:
+cdef class _Shards:
     cdef public list _shards
     cdef public Py_ssize_t _mask, _len
 
+
+@cython.final
+cdef class ShardedDict(_Shards):
     @cython.locals(shard=dict)
     cpdef get(self, key, default=*)
     @cython.locals(i=Py_ssize_t, n=Py_ssize_t, shard=dict)
@@ -26,13 +28,10 @@ cdef class ShardedDict:
 
 
 @cython.final
-cdef class ShardedSet:
-    cdef public list _shards
-    cdef public Py_ssize_t _mask, _len
-
+cdef class ShardedSet(_Shards):
     @cython.locals(shard=set)
     cpdef bint has(self, item) except -1
     @cython.locals(i=Py_ssize_t, n=Py_ssize_t, shard=set)
     cpdef add(self, item)
-    @cython.locals(shard=set)
+    @cython.locals(n=Py_ssize_t, shard=set)
     cpdef discard(self, item)

@@ -50,20 +50,34 @@ def shard_of(key, mask):
     return x & mask
 
 
-def _check_shards(shards):
-    if shards < 1 or shards & (shards - 1):
-        raise ValueError(f"shards must be a power of two, not {shards}")
+class _Shards:
+    """What both tables share: the slots of their shards (None until first used), the mask that
+    picks one, and how many entries they hold together."""
+
+    def __init__(self, shards):
+        if shards < 1 or shards & (shards - 1):
+            raise ValueError(f"shards must be a power of two, not {shards}")
+        self._shards = [None] * shards
+        self._mask = shards - 1
+        self._len = 0
+
+    def clear(self):
+        self._shards = [None] * (self._mask + 1)
+        self._len = 0
+
+    def __len__(self):
+        return self._len
+
+    def __bool__(self):
+        return self._len > 0
 
 
-class ShardedDict:
+class ShardedDict(_Shards):
     """A dict in shards (see the module). The hot path calls get, put, pop and has; the dict
     protocol (d[k], k in d, len, iteration, keys/values/items) is here for everyone else."""
 
     def __init__(self, items=(), shards=DAY_SHARDS):
-        _check_shards(shards)
-        self._shards = [None] * shards
-        self._mask = shards - 1
-        self._len = 0
+        _Shards.__init__(self, shards)
         pairs = items.items() if isinstance(items, (dict, ShardedDict)) else items
         for key, value in pairs:
             self.put(key, value)
@@ -89,16 +103,13 @@ class ShardedDict:
 
     def pop(self, key, default=_MISSING):
         shard = self._shards[shard_of(key, self._mask)]
-        if shard is not None and key in shard:
+        value = _MISSING if shard is None else shard.pop(key, _MISSING)
+        if value is not _MISSING:
             self._len -= 1
-            return shard.pop(key)
+            return value
         if default is _MISSING:
             raise KeyError(key)
         return default
-
-    def clear(self):
-        self._shards = [None] * (self._mask + 1)
-        self._len = 0
 
     def __getitem__(self, key):
         value = self.get(key, _MISSING)
@@ -115,12 +126,6 @@ class ShardedDict:
     def __contains__(self, key):
         return self.has(key)
 
-    def __len__(self):
-        return self._len
-
-    def __bool__(self):
-        return self._len > 0
-
     def __iter__(self):
         return iter(self.keys())
 
@@ -134,22 +139,19 @@ class ShardedDict:
         return [item for shard in self._shards if shard for item in shard.items()]
 
     def __eq__(self, other):
-        if not isinstance(other, (dict, ShardedDict)) or len(other) != self._len:
-            return NotImplemented if not isinstance(other, (dict, ShardedDict)) else False
-        return all(other.get(key, _MISSING) == value for key, value in self.items())
+        if not isinstance(other, (dict, ShardedDict)):
+            return NotImplemented
+        return len(other) == self._len and all(other.get(key, _MISSING) == value for key, value in self.items())
 
     def __repr__(self):
         return f"ShardedDict({dict(self.items())!r})"
 
 
-class ShardedSet:
+class ShardedSet(_Shards):
     """A set in shards (see the module). The hot path calls has and add."""
 
     def __init__(self, items=(), shards=DAY_SHARDS):
-        _check_shards(shards)
-        self._shards = [None] * shards
-        self._mask = shards - 1
-        self._len = 0
+        _Shards.__init__(self, shards)
         for item in items:
             self.add(item)
 
@@ -168,27 +170,18 @@ class ShardedSet:
 
     def discard(self, item):
         shard = self._shards[shard_of(item, self._mask)]
-        if shard is not None and item in shard:
+        if shard is not None:
+            n = len(shard)
             shard.discard(item)
-            self._len -= 1
+            self._len -= n - len(shard)
 
     def remove(self, item):
         if not self.has(item):
             raise KeyError(item)
         self.discard(item)
 
-    def clear(self):
-        self._shards = [None] * (self._mask + 1)
-        self._len = 0
-
     def __contains__(self, item):
         return self.has(item)
-
-    def __len__(self):
-        return self._len
-
-    def __bool__(self):
-        return self._len > 0
 
     def __iter__(self):
         return iter([item for shard in self._shards if shard for item in shard])

@@ -243,9 +243,8 @@ async def controls(request, gw):
 
 def _cancel_all_client_orders(gw, account: int | None = None) -> None:
     """A kill switch cancels every open client order (the platform's liquidation orders are kept)."""
-    for record in gw.machine.registry.records():
-        if record.state.open and not record.liquidation and record.state.value != "cancel_pending" \
-                and (account is None or record.account == account):
+    for record in gw.machine.registry.records(account):
+        if record.state.open and not record.liquidation and record.state.value != "cancel_pending":
             gw.cancel(record.order)
 
 

@@ -622,8 +622,7 @@ class Gateway:
         return p.Positions(req_id=req_id, account=account, positions=out)
 
     def orders_view(self, account: int, open_only: bool, req_id: str) -> p.Orders:
-        records = [r for r in self.machine.registry.records()
-                   if r.account == account and (r.state.open or not open_only)]
+        records = [r for r in self.machine.registry.records(account) if r.state.open or not open_only]
         return p.Orders(req_id=req_id, account=account, orders=[p.OrderView(
             order_id=r.order, client_order_id=r.client_order_id, instrument=r.instrument, side=SIDE[r.side],
             price=r.price, qty=r.qty, filled=r.filled, remaining=r.remaining, status=r.state.value,
