@@ -315,15 +315,24 @@ class Gateway:
     def _send_to_broker(self) -> None:
         orders, self._to_broker = self._to_broker, []
         self.broker.stream.hold()  # flushed below, whatever happens to each order
-        for order, broker_order in orders:
-            try:
-                self.broker.submit_nowait(broker_order)
-            except BrokerUnavailable as exc:
-                self.submit(OrderClosed(order=order, reason="rejected", ts=self.now(),
-                                        detail=f"BROKER_UNAVAILABLE: {exc}"))
-            except Exception:  # one order's failure must not keep the others of the turn from the broker
-                log.exception("order %s not sent to the broker", order)
-        self.broker.stream.flush()  # the in-process broker answers at once: its acknowledgements now
+        # What the broker's answers submit is written at the end of this, in this turn, like a read's
+        # requests (GroupCommitter.gather), rather than on a turn of its own: the order updates leave a
+        # loop iteration sooner and the loop runs one callback less per batch. The answers of the
+        # release that got here have already left (_after_release), so they do not wait for it.
+        began = self.committer.gather()
+        try:
+            for order, broker_order in orders:
+                try:
+                    self.broker.submit_nowait(broker_order)
+                except BrokerUnavailable as exc:
+                    self.submit(OrderClosed(order=order, reason="rejected", ts=self.now(),
+                                            detail=f"BROKER_UNAVAILABLE: {exc}"))
+                except Exception:  # one order's failure must not keep the others of the turn from the broker
+                    log.exception("order %s not sent to the broker", order)
+            self.broker.stream.flush()  # the in-process broker answers at once: its acknowledgements now
+        finally:
+            if began:
+                self.committer.gathered()
 
     def cancel(self, order: int, session=None, req_id: str | None = None) -> None:
         command = CancelOrder(order=order, ts=self.now())

@@ -6,6 +6,7 @@ The pure-Python twin is gateway/journal/format.py; both produce identical bytes
 (tests/gateway/journal check each against the other). See format.py for the layout.
 """
 
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
@@ -107,14 +108,39 @@ def append_record(bytearray buf, uint64_t seq, bytes chain, bytes payload):
     if chain_next(<const uint8_t*>PyBytes_AS_STRING(chain), seq, <const uint8_t*>PyBytes_AS_STRING(payload),
                   n, out_chain) != 0:
         raise RuntimeError("SHA-256 failed")
-    buf.extend(b"\0" * (OVERHEAD + n))
-    cdef uint8_t* p = <uint8_t*>(<char*>buf) + at
+    PyByteArray_Resize(buf, at + OVERHEAD + n)
+    cdef uint8_t* p = <uint8_t*>PyByteArray_AS_STRING(buf) + at
     store_u32(p, <uint32_t>n)
     store_u64(p + 8, seq)
     memcpy(p + 16, out_chain, 16)
     memcpy(p + OVERHEAD, PyBytes_AS_STRING(payload), n)
     store_u32(p + 4, <uint32_t>crc32(crc32(0, p + 8, 24), p + OVERHEAD, <unsigned int>n))
     return PyBytes_FromStringAndSize(<char*>out_chain, 16)
+
+def append_entry(bytearray buf, uint64_t seq, bytes chain, encode_into, command, outcome):
+    """Frame a journal entry (core.commands.encode_entry's payload: u32 length of the command, the
+    command, the outcome) after `chain` into buf, encoding both straight into buf with a msgspec
+    encoder's `encode_into`; the new chain value. The same bytes as append_record(buf, seq, chain,
+    encode_entry(command, outcome)), without the three bytes objects and two copies in between."""
+    cdef Py_ssize_t at = PyByteArray_GET_SIZE(buf)
+    cdef Py_ssize_t body = at + OVERHEAD + 4
+    PyByteArray_Resize(buf, body)
+    encode_into(command, buf, body)  # msgspec: written at body, buf cut to the message's end
+    cdef Py_ssize_t command_size = PyByteArray_GET_SIZE(buf) - body
+    encode_into(outcome, buf, -1)  # -1: appended
+    cdef Py_ssize_t n = PyByteArray_GET_SIZE(buf) - at - OVERHEAD
+    cdef uint8_t* p = <uint8_t*>PyByteArray_AS_STRING(buf) + at  # (after the encoders: they may move buf)
+    cdef uint8_t out_chain[16]
+    store_u32(p + OVERHEAD, <uint32_t>command_size)
+    if chain_next(<const uint8_t*>PyBytes_AS_STRING(chain), seq, p + OVERHEAD, n, out_chain) != 0:
+        PyByteArray_Resize(buf, at)
+        raise RuntimeError("SHA-256 failed")
+    store_u32(p, <uint32_t>n)
+    store_u64(p + 8, seq)
+    memcpy(p + 16, out_chain, 16)
+    store_u32(p + 4, <uint32_t>crc32(crc32(0, p + 8, 24), p + OVERHEAD, <unsigned int>n))
+    return PyBytes_FromStringAndSize(<char*>out_chain, 16)
+
 
 cdef bint all_zero(const uint8_t* p, Py_ssize_t n) noexcept nogil:
     """Whether n bytes are all zero (the space allocated ahead of the records: format.py)."""

@@ -10,6 +10,7 @@ cdef class FileJournal:
     cdef public int fd
 
     cpdef long long append(self, payload)
+    cpdef long long append_entry(self, command, outcome)
     cpdef tuple take_batch(self)
     cpdef long long drop_unwritten(self)
     cdef _reserve(self, long long size)

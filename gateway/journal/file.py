@@ -29,12 +29,13 @@ import fcntl
 import os
 import time
 
-from core.commands import SCHEMA_VERSION
+from core.commands import ENCODER, SCHEMA_VERSION
 
 from .errors import JournalError
-from .format import GENESIS_CHAIN, HEADER_SIZE, append_record, file_header, file_identity, scan
+from .format import GENESIS_CHAIN, HEADER_SIZE, append_entry, append_record, file_header, file_identity, scan
 
 PREALLOCATE = 16 * 1024 * 1024  # bytes of file allocated ahead of the records at a time
+_ENCODE_INTO = ENCODER.encode_into  # the journal's msgpack encoder (core.commands), writing into a buffer
 
 
 class FsyncPolicy(str, enum.Enum):
@@ -105,6 +106,15 @@ class FileJournal:
         seq = self.seq + 1
         self.last_offset = self.end + len(self._pending)
         self.chain = append_record(self._pending, seq, self.chain, payload)
+        self.seq = seq
+        return seq
+
+    def append_entry(self, command, outcome) -> int:
+        """append(encode_entry(command, outcome)), with the entry encoded straight into the pending
+        bytes (format.append_entry): the order path's way."""
+        seq = self.seq + 1
+        self.last_offset = self.end + len(self._pending)
+        self.chain = append_entry(self._pending, seq, self.chain, _ENCODE_INTO, command, outcome)
         self.seq = seq
         return seq
 

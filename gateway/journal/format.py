@@ -99,6 +99,14 @@ class _PyFraming:
         buf += cls.frame(seq, new, payload)
         return new
 
+    @classmethod
+    def append_entry(cls, buf: bytearray, seq: int, chain: bytes, encode_into, command, outcome) -> bytes:
+        payload = bytearray(4)
+        encode_into(command, payload, 4)
+        payload[:4] = _LEN.pack(len(payload) - 4)
+        encode_into(outcome, payload, -1)
+        return cls.append_record(buf, seq, chain, bytes(payload))
+
     @staticmethod
     def scan_view(view: memoryview, size: int, on_record, stop_after: int, max_payload: int, chain_at, chains=None,
                   start=(HEADER_SIZE, 0, GENESIS_CHAIN)):
@@ -213,6 +221,7 @@ zeros_from = getattr(framing, "zeros_from", _zeros_from)
 next_chain = framing.next_chain
 frame = framing.frame
 append_record = framing.append_record
+append_entry = framing.append_entry
 
 
 class Record(NamedTuple):

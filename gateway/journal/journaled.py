@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.commands import AnyCommand, Genesis, Outcome, encode_entry
+from core.commands import AnyCommand, Genesis, Outcome
 from core.events import Event
 from core.machine import Machine
 
@@ -62,7 +62,7 @@ class Journaled:
     def submit(self, command: AnyCommand) -> tuple[int, Outcome]:
         """Apply and append; (seq, outcome). Durable only after commit()."""
         outcome = self.machine.handlers[type(command)](command)  # (Machine.execute, a Python call less per command)
-        seq = self.journal.append(encode_entry(command, outcome))
+        seq = self.journal.append_entry(command, outcome)  # (encode_entry's bytes, encoded in place)
         self._since_snapshot += 1
         return seq, outcome
 

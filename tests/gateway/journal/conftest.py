@@ -15,9 +15,11 @@ def framing(request, monkeypatch):
     for name in ("framing", ):
         monkeypatch.setattr(journal_format, name, impl)
     monkeypatch.setattr(journal_format, "append_record", impl.append_record)
+    monkeypatch.setattr(journal_format, "append_entry", impl.append_entry)
     monkeypatch.setattr(journal_format, "zeros_from", getattr(impl, "zeros_from", journal_format._zeros_from))
     from gateway.journal import file as journal_file
     monkeypatch.setattr(journal_file, "append_record", impl.append_record)
+    monkeypatch.setattr(journal_file, "append_entry", impl.append_entry)
     return impl
 
 

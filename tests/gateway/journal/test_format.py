@@ -33,6 +33,29 @@ def test_c_and_python_framing_write_identical_bytes(seq, chain, payload):
     assert a == b
 
 
+@settings(max_examples=300, deadline=None)
+@given(seq=st.integers(1, 2**63), chain=st.binary(min_size=16, max_size=16), order=st.integers(-999, 2**40),
+       detail=st.lists(st.integers(-2**62, 2**62), max_size=8), coid=st.text(min_size=1, max_size=64),
+       head=st.binary(max_size=40))
+def test_an_entry_encoded_in_place_is_the_entry_framed(seq, chain, order, detail, coid, head):
+    """The order path's append_entry writes the bytes append_record writes for encode_entry's payload,
+    in C and in Python, after whatever the buffer already held."""
+    from core.commands import ENCODER, BrokerAck, Outcome, PlaceOrder, encode_entry
+    from gateway.journal import _framing as C
+
+    P = F.python_framing
+    for command, outcome in (
+            (PlaceOrder(account=7, instrument="600036", side=1, price=4300, qty=100, client_order_id=coid, ts=seq),
+             Outcome(order, tuple(detail))),
+            (BrokerAck(order=abs(order), broker_order_id=coid, ts=seq), Outcome(0))):
+        expected = bytearray(head)
+        new_chain = P.append_record(expected, seq, chain, encode_entry(command, outcome))
+        for impl in (C, P):
+            buf = bytearray(head)
+            assert impl.append_entry(buf, seq, chain, ENCODER.encode_into, command, outcome) == new_chain
+            assert buf == expected
+
+
 def record_offsets(path) -> list[int]:
     offsets = []
     data = open(path, "rb").read()
