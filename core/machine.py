@@ -231,15 +231,16 @@ class Machine:
         return outcome
 
     def _place(self, command: PlaceOrder) -> Outcome:
-        result = self.engine.place_order(
-            command.account, self._instrument_ids.get(command.instrument, -1), command.side, command.price,
-            command.qty, command.client_order_id, command.ts, command.liquidation)
+        # each field read once: a command's fields are read through the generic attribute lookup
+        account, instrument, side, price = command.account, command.instrument, command.side, command.price
+        qty, client_order_id, ts, liquidation = command.qty, command.client_order_id, command.ts, command.liquidation
+        result = self.engine.place_order(account, self._instrument_ids.get(instrument, -1), side, price, qty,
+                                         client_order_id, ts, liquidation)
         if result < 0:
             return Outcome(result, tuple(self.engine.last_detail()))
         self.registry.add(OrderRecord(
-            order=result, account=command.account, client_order_id=command.client_order_id,
-            instrument=command.instrument, side=command.side, price=command.price, qty=command.qty,
-            ts=command.ts, liquidation=command.liquidation))
+            order=result, account=account, client_order_id=client_order_id, instrument=instrument, side=side,
+            price=price, qty=qty, ts=ts, liquidation=liquidation))
         return Outcome(result)
 
     def _refuse(self, command: RefuseOrder) -> Outcome:

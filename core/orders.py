@@ -115,14 +115,15 @@ class OrderRegistry:
         self._open: dict[int, ShardedDict] = {}  # account -> its open orders by id
 
     def add(self, record: OrderRecord) -> None:
-        self.orders.put(record.order, record)
-        if record.client_order_id is not None:
-            self.by_client_id.put((record.account, record.client_order_id), record.order)
+        order, account, client_order_id = record.order, record.account, record.client_order_id  # read once
+        self.orders.put(order, record)
+        if client_order_id is not None:
+            self.by_client_id.put((account, client_order_id), order)
         if record.state in _OPEN:
-            book = self._open.get(record.account)
+            book = self._open.get(account)
             if book is None:
-                book = self._open[record.account] = ShardedDict(shards=ACCOUNT_SHARDS)
-            book.put(record.order, record)
+                book = self._open[account] = ShardedDict(shards=ACCOUNT_SHARDS)
+            book.put(order, record)
 
     def records(self, account: int | None = None) -> list[OrderRecord]:
         """Today's orders (one account's, if given), oldest first (the table itself keeps no order)."""

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Prometheus metrics (/metrics), with prometheus_client (the Prometheus project's own library).
 
 The counters bumped on every order (orders, broker reports, fills, ticks, messages in, the
@@ -66,8 +67,6 @@ class Metrics:
 
 class Tally:
     """A counter the loop's thread alone increments: no lock."""
-
-    __slots__ = ("value",)
 
     def __init__(self):
         self.value = 0

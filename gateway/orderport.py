@@ -25,6 +25,7 @@ from . import protocol as p
 from .ws import Session
 
 log = logging.getLogger("beacon.ws")
+_TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 
 
 class _Socket:
@@ -74,17 +75,24 @@ class OrderPortListener(WSListener):
         end, in this loop turn (GroupCommitter.gather): picows marks the read's last frame."""
         committer = self.gateway.committer
         began = committer.gather()  # (False: this read's earlier frames began it)
-        if frame.last_in_buffer:
-            try:
-                self._frame(transport, frame)
-            finally:
-                committer.gathered()
-            return
-        if began:
+        last = frame.last_in_buffer
+        if began and not last:
             # a read whose last frame picows does not deliver must not leave the journal
             # gathering: on the next turn, before any other read, this ends it
             asyncio.get_running_loop().call_soon(committer.gathered)
-        self._frame(transport, frame)
+        try:
+            kind = frame.msg_type
+            if (kind is _TEXT or kind is _BINARY) and frame.fin and not (self.busy or self.session.closed):
+                # the common case, a whole request, handled here without the calls of _frame and
+                # _handle (this module runs interpreted: each call is a frame of the interpreter)
+                pending = self.session.handle(frame.get_payload_as_bytes())
+                if pending is not None:
+                    self._after_query(pending)
+            else:
+                self._frame(transport, frame)
+        finally:
+            if last:
+                committer.gathered()
 
     def _frame(self, transport, frame) -> None:
         kind = frame.msg_type
@@ -119,9 +127,13 @@ class OrderPortListener(WSListener):
 
     def _handle(self, data: bytes) -> None:
         pending = self.session.handle(data)
-        if pending is not None:  # a query: later frames wait until it is answered, as on the main port
-            self.busy = True
-            asyncio.get_running_loop().create_task(self._after(pending))
+        if pending is not None:
+            self._after_query(pending)
+
+    def _after_query(self, pending) -> None:
+        """A query: later frames wait until it is answered, as on the main port."""
+        self.busy = True
+        asyncio.get_running_loop().create_task(self._after(pending))
 
     async def _after(self, pending) -> None:
         try:

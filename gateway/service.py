@@ -257,10 +257,11 @@ class Gateway:
 
         def answered(seq: int) -> None:
             self.metrics.order_latency.observe(time.monotonic() - received)
-            if outcome.result > 0:
-                self.metrics.order_accepted.inc()
-                session.placed.add(outcome.result)
-                self._route(outcome.result, command, market_like)
+            order = outcome.result
+            if order > 0:
+                self.metrics.order_accepted.value += 1  # (not .inc(): a call less per order)
+                session.placed.add(order)
+                self._route(order, command, market_like)
             else:
                 self.metrics.order_rejected.inc()
                 reject = events[0]
@@ -484,17 +485,20 @@ class Gateway:
         for event in events:
             kind = type(event)
             if kind is OrderAccepted:
-                record = self.machine.registry.orders.get(event.order)
-                if event.liquidation and record is not None and event.client_order_id is None:
+                # the event's fields read once each (the generic attribute lookup, on every order)
+                order, account, client_order_id, liquidation = (event.order, event.account, event.client_order_id,
+                                                                 event.liquidation)
+                record = self.machine.registry.orders.get(order)
+                if liquidation and record is not None and client_order_id is None:
                     self.metrics.liquidation_orders.inc()
                     self._route_record(record)
-                message = p.OrderAck(order_id=event.order, client_order_id=event.client_order_id,
-                                     account=event.account, instrument=event.instrument, side=event.side,
+                message = p.OrderAck(order_id=order, client_order_id=client_order_id,
+                                     account=account, instrument=event.instrument, side=event.side,
                                      qty=event.qty, price=event.price, reserved=event.reserved,
                                      status=_STATUS[record.state] if record else "pending_new",
-                                     liquidation=event.liquidation)
-                self._to_order_watchers(event.account, message, self.answers.pop(event.seq, None))
-                touched.add(event.account)
+                                     liquidation=liquidation)
+                self._to_order_watchers(account, message, self.answers.pop(event.seq, None))
+                touched.add(account)
             elif kind is OrderRejected:
                 message = p.OrderReject(client_order_id=event.client_order_id, account=event.account,
                                         code=event.code, reason=event.reason, detail=event.detail)
@@ -502,8 +506,9 @@ class Gateway:
             elif kind in (OrderAcknowledged, CancelRequested, CancelRejected, OrderCanceled):
                 if kind is CancelRequested and event.reason:  # the platform's own cancel (liquidation)
                     self._cancel_at_broker(event.order)
-                self._to_order_watchers(event.account, self._order_update(event), None)
-                touched.add(event.account)
+                account = event.account
+                self._to_order_watchers(account, self._order_update(event), None)
+                touched.add(account)
             elif kind is OrderFilled:
                 record = self.machine.registry.orders.get(event.order)
                 message = p.FillReport(order_id=event.order, client_order_id=record.client_order_id if record else None,
@@ -568,7 +573,8 @@ class Gateway:
 
     def _order_update(self, event) -> p.OrderUpdate:
         """The order's state as the event left it (the registry may have moved on since: report the event)."""
-        record = self.machine.registry.orders.get(event.order)
+        order = event.order
+        record = self.machine.registry.orders.get(order)
         reason = ""
         kind = type(event)
         if kind is OrderAcknowledged:  # by the broker: the common case, first
@@ -579,9 +585,11 @@ class Gateway:
             status, reason = event.state, event.reason
         else:  # CancelRequested
             status = _CANCEL_PENDING
-        return p.OrderUpdate(order_id=event.order, client_order_id=record.client_order_id if record else None,
-                             account=event.account, status=status, filled=record.filled if record else 0,
-                             remaining=record.remaining if record else 0, reason=reason or "")
+        if record is None:
+            return p.OrderUpdate(order_id=order, client_order_id=None, account=event.account, status=status,
+                                 filled=0, remaining=0, reason=reason or "")
+        return p.OrderUpdate(order_id=order, client_order_id=record.client_order_id, account=event.account,
+                             status=status, filled=record.filled, remaining=record.remaining, reason=reason or "")
 
     def _to_order_watchers(self, account: int, message, answer: tuple | None) -> None:
         """Order messages go to every session watching the account's orders; the session that asked gets

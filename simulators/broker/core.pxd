@@ -2,6 +2,8 @@
 # source stays the one text of the broker's rules, and runs uncompiled where no build exists.
 # core.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 
+cimport cython
+
 from core.shardmap cimport ShardedDict, ShardedSet
 
 
@@ -21,7 +23,9 @@ cdef class BrokerCore:
     cdef public long long day, _order_no, _exec_no
     cdef public str _date
 
+    @cython.locals(quote=_Quote)
     cpdef list submit(self, object new, long long now)
+    @cython.locals(quote=_Quote)
     cdef str _check(self, object new)
     cdef _report(self, object order, str exec_type, long long now, long long last_qty=*, long long last_px=*,
                  tuple fees=*, str reason=*)

@@ -158,14 +158,15 @@ class BrokerCore:
                 fees: tuple[int, int, int] = _NO_FEES, reason: str = "") -> ExecutionReport:
         self._exec_no += 1
         n = order.new
-        avg = (order.cum_notional * 2 + order.cum_qty) // (2 * order.cum_qty) if order.cum_qty else 0
+        qty, cum_qty, cum_notional, status = n.qty, order.cum_qty, order.cum_notional, order.status  # read once
+        avg = (cum_notional * 2 + cum_qty) // (2 * cum_qty) if cum_qty else 0
         return ExecutionReport(
             cl_ord_id=n.cl_ord_id, broker_order_id=order.broker_id,
             exec_id=f"{self._date}-{self._exec_no:010d}", exec_type=exec_type,
-            status=order.status, account=n.account, instrument=n.instrument, side=n.side, price=n.price, qty=n.qty,
-            last_qty=last_qty, last_px=last_px, cum_qty=order.cum_qty,
-            leaves_qty=order.leaves if order.status in ("new", "partially_filled") else 0, avg_px=avg,
-            cum_notional=order.cum_notional, commission=fees[0], stamp_duty=fees[1], transfer_fee=fees[2],
+            status=status, account=n.account, instrument=n.instrument, side=n.side, price=n.price, qty=qty,
+            last_qty=last_qty, last_px=last_px, cum_qty=cum_qty,
+            leaves_qty=qty - cum_qty if status in ("new", "partially_filled") else 0, avg_px=avg,
+            cum_notional=cum_notional, commission=fees[0], stamp_duty=fees[1], transfer_fee=fees[2],
             reason=reason, ts=now)
 
     def status_report(self, order: _Order, now: int) -> ExecutionReport:
@@ -181,51 +182,58 @@ class BrokerCore:
     def submit(self, new: NewOrder, now: int) -> list[ExecutionReport]:
         """A new order: the exchange's checks, then the acknowledgement and any immediate fills."""
         reason = self._check(new)
-        self.seen.add(new.cl_ord_id)
+        cl_ord_id, instrument = new.cl_ord_id, new.instrument  # read once
+        self.seen.add(cl_ord_id)
         if reason:
             return [self._reject(new, reason, now)]
         if self.config.reject_rate and self.rng.random() < self.config.reject_rate:
             return [self._reject(new, "BROKER_REJECT: simulated refusal", now)]
         self._order_no += 1
-        broker_id = f"{self.quotes[new.instrument].exchange}-{self._date}-{self._order_no:08d}"
+        quote: _Quote = self.quotes[instrument]
+        broker_id = f"{quote.exchange}-{self._date}-{self._order_no:08d}"
         order = _Order(new, broker_id, self._order_no)
-        self.orders.put(new.cl_ord_id, order)
-        book = self._open.get(new.instrument)
+        self.orders.put(cl_ord_id, order)
+        book = self._open.get(instrument)
         if book is None:
-            book = self._open[new.instrument] = []
+            book = self._open[instrument] = []
         book.append(order)
         if new.side == 2:
             self._add_open_sell(new, new.qty)
         reports = [self._report(order, "new", now)]
-        reports += self._match(order, self.quotes[new.instrument], now, arriving=True)
+        reports += self._match(order, quote, now, arriving=True)
         return reports
 
     def _check(self, new: NewOrder) -> str:
-        if self.seen.has(new.cl_ord_id):
-            return f"DUPLICATE_ORDER: cl_ord_id {new.cl_ord_id} was already received"
-        if new.instrument not in self.quotes:
-            return f"UNKNOWN_INSTRUMENT: {new.instrument}"
-        if new.side not in (1, 2):
-            return f"INVALID_SIDE: {new.side}"
-        quote = self.quotes[new.instrument]
+        # the order's fields read once each (the generic attribute lookup, on every order)
+        cl_ord_id, instrument, side, qty, price = new.cl_ord_id, new.instrument, new.side, new.qty, new.price
+        if self.seen.has(cl_ord_id):
+            return f"DUPLICATE_ORDER: cl_ord_id {cl_ord_id} was already received"
+        quote: _Quote = self.quotes.get(instrument)
+        if quote is None:
+            return f"UNKNOWN_INSTRUMENT: {instrument}"
+        if side not in (1, 2):
+            return f"INVALID_SIDE: {side}"
         if quote.halted:
-            return f"INSTRUMENT_HALTED: {new.instrument} is suspended"
-        if new.qty <= 0 or new.price <= 0:
-            return f"INVALID_ORDER: qty={new.qty} price={new.price}"
-        if new.qty > quote.max_qty:
-            return f"QUANTITY_ABOVE_MAX: {new.qty} > {quote.max_qty}"
-        if new.price % quote.spec.tick:
-            return f"PRICE_OFF_TICK: {new.price} is not a multiple of {quote.spec.tick}"
-        if quote.band is not None and not quote.band[0] <= new.price <= quote.band[1]:
-            return f"PRICE_OUTSIDE_BAND: {new.price} outside {quote.band[0]}..{quote.band[1]}"
+            return f"INSTRUMENT_HALTED: {instrument} is suspended"
+        if qty <= 0 or price <= 0:
+            return f"INVALID_ORDER: qty={qty} price={price}"
+        if qty > quote.max_qty:
+            return f"QUANTITY_ABOVE_MAX: {qty} > {quote.max_qty}"
+        tick = quote.spec.tick
+        if price % tick:
+            return f"PRICE_OFF_TICK: {price} is not a multiple of {tick}"
+        band = quote.band
+        if band is not None and not band[0] <= price <= band[1]:
+            return f"PRICE_OUTSIDE_BAND: {price} outside {band[0]}..{band[1]}"
         sellable = 0
-        if new.side == 2:
-            open_sells = self._open_sells.get((new.account, new.instrument), 0)
-            sellable = self.books.sellable_before_open_orders(new.account, new.instrument) - open_sells
-            if new.qty > sellable:
-                return f"INSUFFICIENT_POSITION: sell {new.qty}, sellable {sellable} (T+1)"
-        if not _lot_ok(quote.board, new.side, new.qty, sellable):
-            return f"INVALID_LOT: {new.qty} shares"
+        if side == 2:
+            account = new.account
+            open_sells = self._open_sells.get((account, instrument), 0)
+            sellable = self.books.sellable_before_open_orders(account, instrument) - open_sells
+            if qty > sellable:
+                return f"INSUFFICIENT_POSITION: sell {qty}, sellable {sellable} (T+1)"
+        if not _lot_ok(quote.board, side, qty, sellable):
+            return f"INVALID_LOT: {qty} shares"
         return ""
 
     def _add_open_sell(self, new: NewOrder, shares: int) -> None:
