@@ -219,16 +219,14 @@ class GroupCommitter:
         if self._failed:  # a write failed: nothing after it is written or acknowledged
             self.journal.drop_unwritten()  # (nor kept: the market and the clock go on submitting)
             return
-        batch, last = self.journal.take_batch()
-        if batch:
-            try:
-                self.journal.write_batch(batch, last, sync=False)
-            except OSError:
-                # the next batch's release would otherwise acknowledge this one's commands too,
-                # and the file would have a hole where they should be
-                self._fail()
-                return
-            self.batches += 1
+        try:
+            if self.journal.write_pending():  # (take_batch and write_batch(sync=False), without the copy)
+                self.batches += 1
+        except OSError:
+            # the next batch's release would otherwise acknowledge this one's commands too,
+            # and the file would have a hole where they should be
+            self._fail()
+            return
         self._release(self.journal.written_seq)
 
     @property

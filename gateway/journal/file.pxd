@@ -12,5 +12,6 @@ cdef class FileJournal:
     cpdef long long append(self, payload)
     cpdef long long append_entry(self, command, outcome)
     cpdef tuple take_batch(self)
+    cpdef bint write_pending(self) except -1
     cpdef long long drop_unwritten(self)
     cdef _reserve(self, long long size)

@@ -32,7 +32,9 @@ import time
 from core.commands import ENCODER, SCHEMA_VERSION
 
 from .errors import JournalError
-from .format import GENESIS_CHAIN, HEADER_SIZE, append_entry, append_record, file_header, file_identity, scan
+from .format import (
+    GENESIS_CHAIN, HEADER_SIZE, append_entry, append_record, file_header, file_identity, scan, write_all,
+)
 
 PREALLOCATE = 16 * 1024 * 1024  # bytes of file allocated ahead of the records at a time
 _ENCODE_INTO = ENCODER.encode_into  # the journal's msgpack encoder (core.commands), writing into a buffer
@@ -127,6 +129,21 @@ class FileJournal:
             self.end += len(batch)
         return batch, self.seq
 
+    def write_pending(self) -> bool:
+        """take_batch and write_batch(sync=False) in one, on the loop's thread (the interval and none
+        policies): the pending bytes are written as they are, without the copy a batch handed to
+        another thread needs. False when nothing was pending."""
+        pending = self._pending
+        size = len(pending)
+        if not size:
+            return False
+        self._pending = bytearray()
+        self._reserve(size)
+        self.end += size
+        write_all(self.fd, pending)
+        self.written_seq = self.seq
+        return True
+
     def _reserve(self, size: int) -> None:
         """Make sure the file has room for `size` more bytes after `end`."""
         if self.end + size <= self.allocated or not self.preallocate:
@@ -143,10 +160,7 @@ class FileJournal:
         """Write a batch (may run in a worker thread) and fsync it as the policy says; the seq
         that is now safe to acknowledge under the policy. With sync=False the interval policy's
         fsync is left to the caller's timer (it must not block the caller)."""
-        view = memoryview(batch)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        write_all(self.fd, batch)
         self.written_seq = last_seq
         if self.policy is FsyncPolicy.EVERY_BATCH:
             os.fsync(self.fd)

@@ -99,6 +99,12 @@ class _PyFraming:
         buf += cls.frame(seq, new, payload)
         return new
 
+    @staticmethod
+    def write_all(fd: int, data) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+
     @classmethod
     def append_entry(cls, buf: bytearray, seq: int, chain: bytes, encode_into, command, outcome) -> bytes:
         payload = bytearray(4)
@@ -222,6 +228,7 @@ next_chain = framing.next_chain
 frame = framing.frame
 append_record = framing.append_record
 append_entry = framing.append_entry
+write_all = framing.write_all
 
 
 class Record(NamedTuple):

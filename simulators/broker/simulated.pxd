@@ -10,7 +10,7 @@ from simulators.broker.interface cimport ReportStream
 cdef class SimClock:
     cdef public object speed
     cdef public long long _now
-    cdef public double _wall0
+    cdef public double _wall0, _ns_per_wall_s
 
     cpdef long long now(self)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from time import monotonic as _monotonic  # (a module attribute less on every read of the paced clock)
 from typing import AsyncIterator
 
 from core.instruments import Universe
@@ -36,6 +37,7 @@ class SimClock:
 
     def __init__(self, start_ns: int, speed: float | None = None):
         self.speed = speed
+        self._ns_per_wall_s = float(speed) * 1e9 if speed is not None else 0.0  # (now()'s product, in C)
         self._now = start_ns
         self._wall0 = time.monotonic()
 
@@ -46,7 +48,7 @@ class SimClock:
     def now(self) -> int:
         if self.speed is None:
             return self._now
-        return self._now + int((time.monotonic() - self._wall0) * self.speed * 1e9)
+        return self._now + int((_monotonic() - self._wall0) * self._ns_per_wall_s)
 
     def advance(self, ts: int) -> None:
         """Simulated time reaches ts (never goes back)."""

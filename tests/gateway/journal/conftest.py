@@ -20,6 +20,7 @@ def framing(request, monkeypatch):
     from gateway.journal import file as journal_file
     monkeypatch.setattr(journal_file, "append_record", impl.append_record)
     monkeypatch.setattr(journal_file, "append_entry", impl.append_entry)
+    monkeypatch.setattr(journal_file, "write_all", impl.write_all)
     return impl
 
 

@@ -258,3 +258,29 @@ def test_data_after_the_zeros_is_corruption(journal_dir, tmp_path, framing):
     with pytest.raises(CorruptJournal) as found:
         scan(str(path), 1)
     assert found.value.seq == seq + 1
+
+
+@pytest.mark.parametrize("data", [b"", b"x", bytes(range(256)) * 300, bytearray(b"journal batch")])
+def test_write_all_writes_every_byte_in_c_and_in_python(tmp_path, data):
+    from gateway.journal import _framing as C
+
+    for impl in (C, F.python_framing):
+        path = tmp_path / f"out-{impl.implementation}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            impl.write_all(fd, data)
+            impl.write_all(fd, data)
+        finally:
+            os.close(fd)
+        assert path.read_bytes() == bytes(data) * 2
+
+
+def test_write_all_raises_oserror_with_the_errno_in_c_and_in_python():
+    import errno
+
+    from gateway.journal import _framing as C
+
+    for impl in (C, F.python_framing):
+        with pytest.raises(OSError) as failure:
+            impl.write_all(-1, b"lost")
+        assert failure.value.errno == errno.EBADF
