@@ -55,6 +55,7 @@ class OrderPortListener(WSListener):
         self.inbox: collections.deque = collections.deque()  # frames that arrived while a query was answered
         self.busy = False
         self.partial: bytearray | None = None  # a fragmented message being reassembled
+        self.loop = asyncio.get_running_loop()
 
     def on_ws_connected(self, transport) -> None:
         raw = transport.underlying_transport
@@ -79,7 +80,8 @@ class OrderPortListener(WSListener):
         if began and not last:
             # a read whose last frame picows does not deliver must not leave the journal
             # gathering: on the next turn, before any other read, this ends it
-            asyncio.get_running_loop().call_soon(committer.gathered)
+            # (the listener's loop, kept: asyncio.get_running_loop() costs a getpid system call on 3.11)
+            self.loop.call_soon(committer.gathered)
         try:
             kind = frame.msg_type
             if (kind is _TEXT or kind is _BINARY) and frame.fin and not (self.busy or self.session.closed):
