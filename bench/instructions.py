@@ -1,6 +1,7 @@
 """The order path's cost in instructions: a figure this machine's noise does not move.
 
     python -m bench.instructions [--batch 1] [--orders 1000] [--json] [--by-object]
+    python -m bench.instructions --live     # the real gateway process under load (two minutes)
 
 On this VM the same code's CPU time per order moves by 10-40 % between runs minutes apart
 (docs/benchmarks.md), so a change worth 1-3 % of the order path cannot be told from noise by
@@ -15,6 +16,13 @@ instructions, so this is the tool for the interpreter's and the libraries' work 
 and bench.loadgen stays the judge of latency. The figure depends on the interpreter's build and
 the libraries' versions, so a baseline holds on the machine image it was taken on.
 `make bench-check` compares it with bench/baseline.json (bench.check).
+
+`--live` counts the gateway as it runs instead: the real server process (order port, fsync
+`interval`), under callgrind, fed by the load client over loopback, once with 1,500 orders and
+once with 3,000 in the same 15 seconds; the difference divided by 1,500. That includes what the
+in-process path leaves out (picows, the loop, the socket calls' user side, the fsync thread) and
+leaves out what it adds (its own loop turns: at one order per turn bench.order_path's harness
+is about a quarter of its count). It is the figure of an order alone in its read.
 
 `--by-object` also splits an order's instructions by the shared object that executed them
 (callgrind_annotate's self cost per function, summed per object, differenced the same way):
@@ -103,6 +111,58 @@ def per_object(batch: int = 1, orders: int = 1000, warmup: int = WARMUP) -> dict
             "objects": dict(sorted(((k, v) for k, v in objects.items() if v > 0), key=lambda kv: -kv[1]))}
 
 
+LIVE_SECONDS = 15.0  # each live run's length: both runs last as long, so the timers' work cancels out
+_SUMMARY = re.compile(r"^summary:\s+(\d+)", re.MULTILINE)
+
+
+def count_live(orders: int, seconds: float, out_file: str, warmup: int = WARMUP) -> int:
+    """Instructions the real gateway process executed (all its threads, user space) while a load
+    client sent it `orders` orders over `seconds`, open loop, one order per read: the gateway as
+    `make bench` starts it (order port, fsync interval), run under callgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise ValgrindMissing("valgrind is not installed (Debian: apt-get install valgrind); "
+                              "the order path's instructions cannot be counted")
+    from .loadgen.__main__ import GATEWAY_ENGINE, GATEWAY_SERVER, client
+    from tests.gateway.harness import Server
+
+    directory = tempfile.mkdtemp(prefix="beacon-callgrind-live-")
+    server = Server(directory, prefix=(valgrind, "--tool=callgrind", f"--callgrind-out-file={out_file}"),
+                    journal={"fsync": "interval"}, engine=GATEWAY_ENGINE,
+                    server={**GATEWAY_SERVER, "order_port": 0}).start(timeout=300)  # (valgrind starts slowly)
+    try:
+        server.tick("600036", 4336, ask=4337, ask_size=0)
+        server.admin("/admin/accounts/0/deposit", {"amount": 10**13})
+        done = client(server.order_url, "", "open", orders / seconds, orders, warmup, True, "live",
+                      max_seconds=4 * seconds + 60)
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+    if done["received"] != done["sent"]:
+        raise RuntimeError(f"the gateway under valgrind answered {done['received']} of {done['sent']} orders")
+    with open(out_file) as fh:
+        return summary_of(fh.read(4096))
+
+
+def summary_of(profile_head: str) -> int:
+    """The total instructions in a callgrind profile (its `summary:` line, near the top)."""
+    found = _SUMMARY.search(profile_head)
+    if found is None:
+        raise ValueError("no summary line in the callgrind profile: did the gateway stop cleanly?")
+    return int(found.group(1))
+
+
+def per_order_live(orders: int = 1500, seconds: float = LIVE_SECONDS, warmup: int = WARMUP) -> dict:
+    """{"live", "orders", "instructions_per_order"}: the gateway process's instructions per order
+    with the network, picows, the loop and the journal's threads, from runs of `orders` and
+    2 x `orders` orders in the same time (so each order is alone in its read, and what the
+    gateway's timers do in that time is the same in both and cancels out)."""
+    with tempfile.TemporaryDirectory(prefix="beacon-callgrind-") as directory:
+        small = count_live(orders, seconds, f"{directory}/small.out", warmup)
+        large = count_live(2 * orders, seconds, f"{directory}/large.out", warmup)
+    return {"live": True, "orders": orders, "instructions_per_order": round((large - small) / orders)}
+
+
 def per_order(batch: int = 1, orders: int = 1000, warmup: int = WARMUP) -> dict:
     """{"batch", "orders", "instructions_per_order"}: from runs of `orders` and 2 x `orders`."""
     small = count(orders, batch, warmup)
@@ -118,16 +178,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--by-object", action="store_true",
                         help="also split the instructions by the shared object that ran them")
+    parser.add_argument("--live", action="store_true",
+                        help="count the real gateway process under load instead (order port, network, picows, "
+                             "the loop, the journal's threads; about two minutes)")
     args = parser.parse_args(argv)
     if args.batch < 1 or args.orders < args.batch or args.warmup < 0:
         parser.error("need --batch >= 1, --orders >= --batch and --warmup >= 0")
+    if args.live and args.by_object:
+        parser.error("--live counts the whole process; --by-object splits the in-process path")
     try:
-        result = (per_object if args.by_object else per_order)(args.batch, args.orders, args.warmup)
+        if args.live:
+            result = per_order_live(args.orders if args.orders != 1000 else 1500)
+        else:
+            result = (per_object if args.by_object else per_order)(args.batch, args.orders, args.warmup)
     except ValgrindMissing as exc:
         print(exc, file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result))
+    elif args.live:
+        print(f"the gateway process, order port, fsync interval, one order per read: "
+              f"{result['instructions_per_order']:,} instructions per order (callgrind, {result['orders']:,} orders "
+              f"more in the same {LIVE_SECONDS:.0f} s)")
     else:
         print(f"order path, fsync none, {args.batch} order(s) per turn: "
               f"{result['instructions_per_order']:,} instructions per order (callgrind, {args.orders:,} orders)")

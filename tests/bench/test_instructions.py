@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from bench.check import INSTRUCTION_TOLERANCE, compare_instructions
-from bench.instructions import by_object, instructions_of, per_object, per_order
+from bench.instructions import by_object, instructions_of, per_object, per_order, per_order_live, summary_of
 
 VALGRIND_TAIL = """==123== Events    : Ir
 ==123== Collected : 2217017240
@@ -69,3 +69,16 @@ def test_a_real_count_by_object_has_the_interpreter_and_the_engine():
     assert next(iter(objects)).startswith("python")  # the interpreter does the most of an order
     assert any(name.startswith("_engine.") for name in objects)  # the compiled margin check, every order
     assert 0.9 * result["instructions_per_order"] < sum(objects.values()) <= 1.05 * result["instructions_per_order"]
+
+
+def test_the_live_count_is_read_from_the_profiles_summary_line():
+    assert summary_of("version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 1807948575\n") == 1_807_948_575
+    with pytest.raises(ValueError, match="no summary"):
+        summary_of("version: 1\nevents: Ir\n")
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_a_real_count_of_the_gateway_process_under_load():
+    result = per_order_live(orders=40, seconds=2.0, warmup=20)
+    # the whole process per order (about 127,000 here): start-up or idle time alone would not be
+    assert result["live"] and result["orders"] == 40 and 20_000 < result["instructions_per_order"] < 5_000_000
