@@ -548,10 +548,8 @@ cdef class MarginEngine:
         self._begin()
         if acct < 0 or acct >= <int>self.accounts.size():
             return self._reject(UNKNOWN_ACCOUNT, 1, acct, 0, 0)
-        if clid is not None:
-            if (<ShardedSet>self.client_order_ids[acct]).has(clid):
-                return self._reject(DUPLICATE_CLIENT_ORDER_ID, 0, 0, 0, 0)
-            (<ShardedSet>self.client_order_ids[acct]).add(clid)
+        if clid is not None and not (<ShardedSet>self.client_order_ids[acct]).add(clid):
+            return self._reject(DUPLICATE_CLIENT_ORDER_ID, 0, 0, 0, 0)  # (already answered today)
         return 0
 
     def deposit(self, int acct, int64_t amount):

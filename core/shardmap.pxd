@@ -31,7 +31,7 @@ cdef class ShardedDict(_Shards):
 cdef class ShardedSet(_Shards):
     @cython.locals(shard=set)
     cpdef bint has(self, item) except -1
-    @cython.locals(i=Py_ssize_t, n=Py_ssize_t, shard=set)
-    cpdef add(self, item)
+    @cython.locals(i=Py_ssize_t, n=Py_ssize_t, added=Py_ssize_t, shard=set)
+    cpdef bint add(self, item) except -1
     @cython.locals(n=Py_ssize_t, shard=set)
     cpdef discard(self, item)

@@ -160,13 +160,16 @@ class ShardedSet(_Shards):
         return shard is not None and item in shard
 
     def add(self, item):
+        """Add an item; whether it was new (one lookup where asking first and then adding takes two)."""
         i = shard_of(item, self._mask)
         shard = self._shards[i]
         if shard is None:
             shard = self._shards[i] = set()
         n = len(shard)
         shard.add(item)
-        self._len += len(shard) - n
+        added = len(shard) - n
+        self._len += added
+        return added == 1
 
     def discard(self, item):
         shard = self._shards[shard_of(item, self._mask)]

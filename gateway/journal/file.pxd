@@ -14,4 +14,5 @@ cdef class FileJournal:
     cpdef tuple take_batch(self)
     cpdef bint write_pending(self) except -1
     cpdef long long drop_unwritten(self)
+    cdef bytearray _take_pending(self)
     cdef _reserve(self, long long size)

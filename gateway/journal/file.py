@@ -123,26 +123,26 @@ class FileJournal:
     def take_batch(self) -> tuple[bytes, int]:
         """The bytes appended since the last batch, and the seq they end at (for a writer thread).
         They are written at `end`, in the order taken; room for them is allocated here."""
-        batch, self._pending = bytes(self._pending), bytearray()
-        if batch:
-            self._reserve(len(batch))
-            self.end += len(batch)
-        return batch, self.seq
+        return bytes(self._take_pending()), self.seq
 
     def write_pending(self) -> bool:
         """take_batch and write_batch(sync=False) in one, on the loop's thread (the interval and none
         policies): the pending bytes are written as they are, without the copy a batch handed to
         another thread needs. False when nothing was pending."""
-        pending = self._pending
-        size = len(pending)
-        if not size:
+        pending = self._take_pending()
+        if not pending:
             return False
-        self._pending = bytearray()
-        self._reserve(size)
-        self.end += size
         write_all(self.fd, pending)
         self.written_seq = self.seq
         return True
+
+    def _take_pending(self) -> bytearray:
+        """The bytes appended since the last batch, taken; room for them at `end` is allocated here."""
+        pending, self._pending = self._pending, bytearray()
+        if pending:
+            self._reserve(len(pending))
+            self.end += len(pending)
+        return pending
 
     def _reserve(self, size: int) -> None:
         """Make sure the file has room for `size` more bytes after `end`."""

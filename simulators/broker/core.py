@@ -181,9 +181,10 @@ class BrokerCore:
     # ---------------------------------------------------------------- orders
     def submit(self, new: NewOrder, now: int) -> list[ExecutionReport]:
         """A new order: the exchange's checks, then the acknowledgement and any immediate fills."""
-        reason = self._check(new)
         cl_ord_id, instrument = new.cl_ord_id, new.instrument  # read once
-        self.seen.add(cl_ord_id)
+        # a resend of an id already received is a duplicate; received it is, either way (one lookup)
+        reason = self._check(new) if self.seen.add(cl_ord_id) \
+            else f"DUPLICATE_ORDER: cl_ord_id {cl_ord_id} was already received"
         if reason:
             return [self._reject(new, reason, now)]
         if self.config.reject_rate and self.rng.random() < self.config.reject_rate:
@@ -205,9 +206,8 @@ class BrokerCore:
 
     def _check(self, new: NewOrder) -> str:
         # the order's fields read once each (the generic attribute lookup, on every order)
-        cl_ord_id, instrument, side, qty, price = new.cl_ord_id, new.instrument, new.side, new.qty, new.price
-        if self.seen.has(cl_ord_id):
-            return f"DUPLICATE_ORDER: cl_ord_id {cl_ord_id} was already received"
+        # (a duplicate id is submit's to find, as it records the id)
+        instrument, side, qty, price = new.instrument, new.side, new.qty, new.price
         quote: _Quote = self.quotes.get(instrument)
         if quote is None:
             return f"UNKNOWN_INSTRUMENT: {instrument}"

@@ -89,8 +89,9 @@ def test_a_sharded_set_behaves_as_a_set(seed):
         item = rng.choice([rng.randrange(200), f"E{rng.randrange(200)}"])
         op = rng.randrange(4)
         if op == 0:
+            new = item not in model
             model.add(item)
-            table.add(item)
+            assert table.add(item) is new  # whether it was new
         elif op == 1:
             model.discard(item)
             table.discard(item)
