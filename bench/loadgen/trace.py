@@ -17,14 +17,23 @@ processes share, so each measured order's latency splits into:
 
 Prints the percentiles of each part and writes trace.json (every order's parts, µs) and
 trace.md. The stamps cost a little: the latencies are a few µs above an untraced run's.
+
+With `--sched` (Linux, perf, root or perf_event_paranoid <= 0), perf also records every context
+switch on the server's CPU, stamped with the same clock, and the report adds what that CPU ran
+while the slowest 1 % of orders waited to be read: the gateway's loop (the process's own name),
+the journal's fsync thread (`beacon-fsync`), kernel threads, other programs, or nothing (idle,
+where the wait is the wake-up itself). Recording the switches costs the server a little more.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +41,7 @@ from pathlib import Path
 
 from bench.report import percentile
 
-from .__main__ import PLACEMENTS, RESULTS, Gateway, client
+from .__main__ import PLACEMENTS, RESULTS, Gateway, client, off_server_cpu, server_pid
 
 PARTS = ("total", "send lag", "to the server", "server", "back")
 PERCENTILES = (50, 90, 99, 99.9)
@@ -53,6 +62,91 @@ def join(client_trace: dict, server_trace: dict) -> list[tuple[float, ...]]:
     return rows
 
 
+def waits(client_trace: dict, server_trace: dict) -> list[tuple[int, int]]:
+    """(sent, read by the session) in CLOCK_MONOTONIC ns for every measured order both sides saw."""
+    received = server_trace["received"]
+    return [(client_trace["sent"][i], received[str(i)]) for i in range(client_trace["warmup"], len(client_trace["due"]))
+            if client_trace["sent"][i] and str(i) in received]
+
+
+_SWITCH = re.compile(r"^\s*(\d+)\.(\d+): .*next_comm=(.*) next_pid=(\d+) next_prio=")
+
+
+def parse_switches(script: str, names: dict[int, str] | None = None) -> list[tuple[int, str]]:
+    """`perf script -F time,trace --ns` of sched:sched_switch: (ns, the task switched in), in time order.
+    A task is named by `names` (thread id to name), else by its comm; the idle task is "(idle)"."""
+    names = names or {}
+    switches = []
+    for line in script.splitlines():
+        m = _SWITCH.match(line)
+        if m:
+            task = names.get(int(m.group(4))) or ("(idle)" if m.group(3).startswith("swapper/") else m.group(3))
+            switches.append((int(m.group(1)) * 1_000_000_000 + int(m.group(2).ljust(9, "0")[:9]), task))
+    switches.sort(key=lambda s: s[0])
+    return switches
+
+
+def attribute(intervals: list[tuple[int, int]], switches: list[tuple[int, str]]) -> dict[str, tuple[int, int]]:
+    """For each task, the ns it held the CPU inside the intervals, and in how many of them it ran.
+    `switches` as parse_switches gives them; time before the first switch is not attributed."""
+    times = [t for t, _ in switches]
+    held: dict[str, list[int]] = {}
+    for start, end in intervals:
+        j = max(bisect.bisect_right(times, start) - 1, 0)
+        seen = set()
+        while j < len(switches) and switches[j][0] < end:
+            until = switches[j + 1][0] if j + 1 < len(switches) else end
+            overlap = min(end, until) - max(start, switches[j][0])
+            if overlap > 0:
+                task = switches[j][1]
+                entry = held.setdefault(task, [0, 0])
+                entry[0] += overlap
+                if task not in seen:
+                    seen.add(task)
+                    entry[1] += 1
+            j += 1
+    return {task: (ns, n) for task, (ns, n) in held.items()}
+
+
+def sched_table(pairs: list[tuple[int, int]], switches: list[tuple[int, str]], cpu: str) -> list[str]:
+    """What the server's CPU ran while the slowest 1 % of orders (by their wait to be read) waited."""
+    by_wait = sorted(pairs, key=lambda p: p[1] - p[0])
+    slow = by_wait[int(len(by_wait) * 0.99):]
+    if not slow or not switches:
+        return []
+    total = sum(end - start for start, end in slow)
+    held = attribute(slow, switches)
+    lines = [f"What CPU {cpu} ran while the slowest 1 % of orders waited to be read ({len(slow):,} orders, their "
+             f"waits {(slow[0][1] - slow[0][0]) / 1e3:,.0f}-{(slow[-1][1] - slow[-1][0]) / 1e3:,.0f} µs, "
+             f"{total / 1e3:,.0f} µs in all):", "",
+             "| task on the server's CPU | µs | share of the waits | orders it ran in |", "|---|---|---|---|"]
+    for task, (ns, n) in sorted(held.items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"| {task} | {ns / 1e3:,.0f} | {100 * ns / total:.1f} % | {n:,} |")
+    return lines
+
+
+def record_switches(cpu: str, path: Path) -> subprocess.Popen | None:
+    """perf recording every context switch on `cpu` with CLOCK_MONOTONIC stamps; None where it cannot."""
+    if not shutil.which("perf"):
+        print("--sched: perf is not installed; no scheduler trace", file=sys.stderr)
+        return None
+    proc = subprocess.Popen(["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-C", cpu, "-e", "sched:sched_switch",
+                             "-o", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # perf opens its buffers; a client started earlier would run unrecorded
+    if proc.poll() is not None:
+        print(f"--sched: perf could not record: {proc.stderr.read().strip()[:300]}", file=sys.stderr)
+        return None
+    return proc
+
+
+def stop_recording(proc: subprocess.Popen, path: Path, names: dict[int, str]) -> list[tuple[int, str]]:
+    proc.send_signal(2)  # perf writes its file on SIGINT
+    proc.wait(30)
+    script = subprocess.run(["perf", "script", "-i", str(path), "-F", "time,trace", "--ns"],
+                            capture_output=True, text=True, timeout=300).stdout
+    return parse_switches(script, names)
+
+
 def table(rows: list[tuple[float, ...]]) -> list[str]:
     lines = ["| percentile | " + " | ".join(PARTS) + " |", "|---" * (len(PARTS) + 1) + "|"]
     for q in PERCENTILES:
@@ -68,7 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1_000)
     parser.add_argument("--policy", choices=("interval", "every-batch", "none"), default="interval")
     parser.add_argument("--out", default="", help="directory (default: bench/results/loadgen/<UTC time>-trace)")
+    parser.add_argument("--sched", action="store_true",
+                        help="also record the server CPU's context switches (perf) and say what ran while the "
+                             "slowest orders waited")
     args = parser.parse_args(argv)
+    with off_server_cpu():  # the harness, and perf with it, stay off the server's CPU
+        return traced(args)
+
+
+def traced(args: argparse.Namespace) -> int:
     server_cpu, client_cpu = PLACEMENTS["spread"]
     scratch = Path(tempfile.mkdtemp(prefix="beacon-trace-"))
     server_file, client_file = scratch / "server.json", scratch / "client.json"
@@ -77,12 +179,20 @@ def main(argv: list[str] | None = None) -> int:
         gateway = Gateway(args.policy, server_cpu)
     finally:
         del os.environ["BEACON_ORDER_TRACE"]
+    recorder, switches = None, []
     try:
+        if args.sched:
+            recorder = record_switches(server_cpu, scratch / "sched.data")
         result = client(gateway.url, client_cpu, "open", args.rate, args.count, args.warmup, True, "t",
                         extra=("--trace", str(client_file)))
     finally:
+        if recorder is not None:
+            # the loop runs on the process's first thread, which keeps the process's name ("python")
+            switches = stop_recording(recorder, scratch / "sched.data", {server_pid(gateway): "the gateway's loop"})
         gateway.stop()  # the gateway writes its stamps as it stops
-    rows = join(json.loads(client_file.read_text()), json.loads(server_file.read_text()))
+    client_trace, server_trace = json.loads(client_file.read_text()), json.loads(server_file.read_text())
+    rows = join(client_trace, server_trace)
+    sched = sched_table(waits(client_trace, server_trace), switches, server_cpu) if switches else []
     shutil.rmtree(scratch, ignore_errors=True)
     if not rows:
         print("no order was stamped on both sides", file=sys.stderr)
@@ -94,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(server CPU {server_cpu}, client CPU {client_cpu}), {len(rows):,} orders stamped on both sides; "
             f"µs. The client's own p50/p99: {result['latency_us']['p50']:,.0f}/{result['latency_us']['p99']:,.0f}.")
     lines = [f"# Where the round trip goes ({when})", "", head, ""] + table(rows) + [""]
+    if sched:
+        lines += sched + [""]
     (directory / "trace.md").write_text("\n".join(lines))
     (directory / "trace.json").write_text(json.dumps({"parts": PARTS, "rows": rows, "client": result}))
     print("\n".join(lines[2:]))

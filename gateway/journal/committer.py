@@ -63,6 +63,7 @@ except ImportError:  # a tree without the extension: the Python thread and loop 
 
 log = logging.getLogger("beacon.journal")
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
+_PR_SET_NAME = 15  # prctl(2): the calling thread's name, as top -H, perf and /proc/<pid>/task/<tid>/comm show it
 try:  # resolved here, not in the forked child
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux
@@ -78,6 +79,17 @@ SNAPSHOT_CLOSE_WAIT_S = 30.0
 #: written and not yet durable: 586-957 records), a nice-10 thread every 6.8 ms (268). The
 #: tail at 10,000/s did not tell the three apart (docs/benchmarks.md).
 SYNCER_NICE = 10
+#: The kernel's names for the journal's threads (the loop's thread keeps the process's name).
+SYNCER_THREAD = "beacon-fsync"
+WRITER_THREAD = "beacon-writer"
+
+
+def _name_os_thread(name: str) -> None:
+    """Give the calling thread its name in the kernel too (at most 15 bytes): Python 3.11 names
+    threads only for itself, and a scheduler trace of the loop's CPU (bench.loadgen.trace
+    --sched) or `top -H` should tell the journal's threads from the loop."""
+    if _prctl is not None:
+        _prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 def _lower_priority() -> None:
@@ -126,7 +138,7 @@ class GroupCommitter:
         if not self._inline and BatchWriter is not None:
             self._c_writer = BatchWriter(self.journal)
             # at the loop's own priority: every acknowledgement waits for this thread
-            self._writer_thread = threading.Thread(target=self._c_writer.run, name="journal-writer", daemon=True)
+            self._writer_thread = threading.Thread(target=self._writer_thread_main, name="journal-writer", daemon=True)
             self._writer_thread.start()
             self._loop.add_reader(self._c_writer.done_fd, self._on_written)
         elif not self._inline:
@@ -375,7 +387,12 @@ class GroupCommitter:
         if self._snapshot_pid == pid:  # (the no-pidfd path's thread may have reaped it meanwhile)
             self._reaped(code)
 
+    def _writer_thread_main(self) -> None:
+        _name_os_thread(WRITER_THREAD)
+        self._c_writer.run()
+
     def _sync_thread(self) -> None:
+        _name_os_thread(SYNCER_THREAD)
         _lower_priority()
         if self._c_syncer is not None:
             self._c_syncer.run()

@@ -3,8 +3,10 @@
 Loopback, a few seconds, nothing asserted about time beyond the parts adding up."""
 
 import json
+import os
+import shutil
 
-from bench.loadgen.trace import PARTS, join, main
+from bench.loadgen.trace import PARTS, attribute, join, main, parse_switches, sched_table, waits
 from gateway.ordertrace import OrderTrace
 
 
@@ -38,3 +40,64 @@ def test_the_gateway_keeps_the_first_stamp_of_each_request_and_writes_them_on_du
     trace.dump()
     written = json.loads((tmp_path / "t.json").read_text())
     assert written == {"received": {"7": 1_500_000_000}, "answered": {"7": first}}
+
+
+SCRIPT = """\
+ 100.000001000: prev_comm=python prev_pid=7 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120
+ 100.000005000: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=beacon-fsync next_pid=9 next_prio=130
+ 100.000009: prev_comm=beacon-fsync prev_pid=9 prev_prio=130 prev_state=D ==> next_comm=python next_pid=7 next_prio=120
+ 100.000012000: prev_comm=python prev_pid=7 prev_prio=120 prev_state=R ==> next_comm=kworker/u8:4-ev next_pid=3 next_prio=120
+ 100.000013000: prev_comm=kworker/u8:4-ev prev_pid=3 prev_prio=120 prev_state=I ==> next_comm=python next_pid=7 next_prio=120
+"""
+BASE = 100_000_000_000
+
+
+def test_switches_are_read_in_ns_with_the_loop_and_the_idle_task_named():
+    switches = parse_switches(SCRIPT, {7: "loop"})
+    assert switches == [(BASE + 1_000, "(idle)"), (BASE + 5_000, "beacon-fsync"), (BASE + 9_000, "loop"),
+                        (BASE + 12_000, "kworker/u8:4-ev"), (BASE + 13_000, "loop")]  # µs stamps read as ns too
+
+
+def test_each_wait_is_split_between_the_tasks_that_held_the_cpu():
+    switches = parse_switches(SCRIPT, {7: "loop"})
+    # one wait from 3 µs to 10 µs, another from 11 µs to 20 µs
+    held = attribute([(BASE + 3_000, BASE + 10_000), (BASE + 11_000, BASE + 20_000)], switches)
+    assert held == {"(idle)": (2_000, 1), "beacon-fsync": (4_000, 1), "loop": (1_000 + 1_000 + 7_000, 2),
+                    "kworker/u8:4-ev": (1_000, 1)}
+    assert attribute([(BASE + 500, BASE + 900)], switches) == {}  # before the first switch: not known
+
+
+def test_the_sched_table_takes_the_slowest_one_percent_by_their_wait():
+    switches = parse_switches(SCRIPT, {7: "loop"})
+    pairs = [(BASE, BASE + 100) for _ in range(99)] + [(BASE + 5_000, BASE + 9_000)]  # the slowest: fsync ran
+    lines = sched_table(pairs, switches, "0")
+    assert lines[0].startswith("What CPU 0 ran while the slowest 1 % of orders waited to be read (1 orders")
+    assert "| beacon-fsync | 4 | 100.0 % | 1 |" in lines
+
+
+def test_waits_pair_the_clients_send_with_the_servers_read():
+    client = {"warmup": 1, "due": [0, 1_000, 2_000, 3_000], "sent": [0, 1_500, 0, 3_100], "answered": [0, 0, 0, 0]}
+    server = {"received": {"1": 3_000, "3": 4_000}, "answered": {}}
+    assert waits(client, server) == [(1_500, 3_000), (3_100, 4_000)]  # order 2 was never sent
+
+
+def _perf_can_record() -> bool:
+    if not shutil.which("perf"):
+        return False
+    try:
+        with open("/proc/sys/kernel/perf_event_paranoid") as fh:
+            return os.geteuid() == 0 or int(fh.read()) <= 0
+    except OSError:
+        return False
+
+
+def test_the_sched_trace_names_what_ran_on_the_servers_cpu(tmp_path):
+    """Where perf may record (root here, as in CI), the report says what the server's CPU ran while
+    the slowest orders waited, the gateway's loop among it; elsewhere the trace runs without it."""
+    assert main(["--rate", "2000", "--count", "1000", "--warmup", "50", "--sched", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "trace.md").read_text()
+    if _perf_can_record():
+        assert "What CPU 0 ran while the slowest 1 % of orders waited to be read (10 orders" in report
+        assert "| the gateway's loop |" in report
+    else:
+        assert "What CPU" not in report

@@ -122,6 +122,25 @@ async def test_the_committers_fsync_thread_syncs_at_its_nice_value(tmp_path, mon
     assert not thread.is_alive()
 
 
+def _kernel_name(native_id: int) -> str:
+    with open(f"/proc/self/task/{native_id}/comm") as fh:
+        return fh.read().strip()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="thread names are read from Linux's /proc")
+@pytest.mark.parametrize("policy, attribute, name", [("interval", "_syncer", "beacon-fsync"),
+                                                     ("every-batch", "_writer_thread", "beacon-writer")])
+@aio
+async def test_the_journals_threads_carry_their_names_in_the_kernel(tmp_path, policy, attribute, name):
+    """What perf, top -H and bench.loadgen.trace --sched show: the fsync thread is not the loop."""
+    committer = await _committer(tmp_path / "j", policy=policy)
+    thread = getattr(committer, attribute)
+    assert _wait_for(lambda: _kernel_name(thread.native_id) == name)
+    assert name == getattr(committer_module, "SYNCER_THREAD" if policy == "interval" else "WRITER_THREAD")
+    assert _kernel_name(threading.main_thread().native_id) != name  # the loop's thread keeps its own
+    await committer.close()
+
+
 # ---------------------------------------------------------------- every-batch: the BatchWriter
 
 
