@@ -139,6 +139,20 @@ def record_switches(cpu: str, path: Path) -> subprocess.Popen | None:
     return proc
 
 
+def gateway_threads(pid: int) -> dict[int, str]:
+    """The gateway's threads by id: its loop runs on the process's first thread, which keeps the
+    process's name ("python"), so it is named here; the others by their kernel names."""
+    names = {pid: "the gateway's loop"}
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            if int(tid) != pid:
+                with open(f"/proc/{pid}/task/{tid}/comm") as fh:
+                    names[int(tid)] = f"gateway thread {fh.read().strip()}"
+    except OSError:  # not Linux, or the gateway is gone: the loop alone is named
+        pass
+    return names
+
+
 def stop_recording(proc: subprocess.Popen, path: Path, names: dict[int, str]) -> list[tuple[int, str]]:
     proc.send_signal(2)  # perf writes its file on SIGINT
     proc.wait(30)
@@ -187,8 +201,7 @@ def traced(args: argparse.Namespace) -> int:
                         extra=("--trace", str(client_file)))
     finally:
         if recorder is not None:
-            # the loop runs on the process's first thread, which keeps the process's name ("python")
-            switches = stop_recording(recorder, scratch / "sched.data", {server_pid(gateway): "the gateway's loop"})
+            switches = stop_recording(recorder, scratch / "sched.data", gateway_threads(server_pid(gateway)))
         gateway.stop()  # the gateway writes its stamps as it stops
     client_trace, server_trace = json.loads(client_file.read_text()), json.loads(server_file.read_text())
     rows = join(client_trace, server_trace)

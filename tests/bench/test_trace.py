@@ -6,7 +6,9 @@ import json
 import os
 import shutil
 
-from bench.loadgen.trace import PARTS, attribute, join, main, parse_switches, sched_table, waits
+import pytest
+
+from bench.loadgen.trace import PARTS, attribute, gateway_threads, join, main, parse_switches, sched_table, waits
 from gateway.ordertrace import OrderTrace
 
 
@@ -101,3 +103,20 @@ def test_the_sched_trace_names_what_ran_on_the_servers_cpu(tmp_path):
         assert "| the gateway's loop |" in report
     else:
         assert "What CPU" not in report
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="threads are listed from Linux's /proc")
+def test_the_gateways_threads_are_named_the_loop_first():
+    import threading
+
+    ready, done = threading.Event(), threading.Event()
+    worker = threading.Thread(target=lambda: (ready.set(), done.wait(5)))
+    worker.start()
+    ready.wait(5)
+    try:
+        names = gateway_threads(os.getpid())  # this process stands in for the gateway
+    finally:
+        done.set()
+        worker.join()
+    assert names[os.getpid()] == "the gateway's loop"
+    assert names[worker.native_id].startswith("gateway thread ")
