@@ -663,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario-count", type=int, default=3_000)
     parser.add_argument("--scenario-rate", type=float, default=1_500, help="the mixed flow's total rate")
     parser.add_argument("--search-seconds", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=7,
                         help="alternated rounds of the floors and the gateways (spread, open loop; 0: none)")
     parser.add_argument("--smoke", action="store_true", help="a few seconds: the tools run; times mean nothing")
     parser.add_argument("--out", default="", help="directory (default: bench/results/loadgen/<UTC time>)")
