@@ -47,6 +47,9 @@ bench: build
 	$(PY) -m bench.order_floor --beside-path
 	$(PY) -m bench.growth
 	$(PY) -m bench.loadgen
+# where the round trip goes at 10,000/s, and what the server's CPU ran while the slowest orders
+# waited (the scheduler part where perf may record; docs/benchmarks.md)
+	$(PY) -m bench.loadgen.trace --rate 10000 --count 30000 --sched
 
 # The regression gate: a fresh run of the micro-benchmarks against bench/baseline.json
 # (normalised by a calibration benchmark; tolerance from the baseline runs' own noise), and the
