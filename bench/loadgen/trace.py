@@ -20,9 +20,9 @@ trace.md. The stamps cost a little: the latencies are a few µs above an untrace
 
 With `--sched` (Linux, perf, root or perf_event_paranoid <= 0), perf also records every context
 switch on the server's CPU, stamped with the same clock, and the report adds what that CPU ran
-while the slowest 1 % of orders waited to be read: the gateway's loop (the process's own name),
-the journal's fsync thread (`beacon-fsync`), kernel threads, other programs, or nothing (idle,
-where the wait is the wake-up itself). Recording the switches costs the server a little more.
+while the slowest 1 % of orders waited to be read: the gateway's loop, its other threads by their
+kernel names (the journal's fsync thread is `gateway thread beacon-fsync`), kernel threads, other
+programs, or nothing (idle, where the wait is the wake-up itself). Recording the switches costs the server a little more.
 """
 
 from __future__ import annotations
