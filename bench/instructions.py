@@ -173,7 +173,8 @@ def per_order(batch: int = 1, orders: int = 1000, warmup: int = WARMUP) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1, help="orders per loop turn")
-    parser.add_argument("--orders", type=int, default=1000, help="the difference in orders between the two runs")
+    parser.add_argument("--orders", type=int, default=None,
+                        help="the difference in orders between the two runs (default 1,000; --live 1,500)")
     parser.add_argument("--warmup", type=int, default=WARMUP)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--by-object", action="store_true",
@@ -182,13 +183,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="count the real gateway process under load instead (order port, network, picows, "
                              "the loop, the journal's threads; about two minutes)")
     args = parser.parse_args(argv)
+    if args.orders is None:
+        args.orders = 1500 if args.live else 1000
     if args.batch < 1 or args.orders < args.batch or args.warmup < 0:
         parser.error("need --batch >= 1, --orders >= --batch and --warmup >= 0")
     if args.live and args.by_object:
         parser.error("--live counts the whole process; --by-object splits the in-process path")
     try:
         if args.live:
-            result = per_order_live(args.orders if args.orders != 1000 else 1500)
+            result = per_order_live(args.orders)
         else:
             result = (per_object if args.by_object else per_order)(args.batch, args.orders, args.warmup)
     except ValgrindMissing as exc:

@@ -13,6 +13,8 @@ from libc.errno cimport EINTR, errno
 from libc.string cimport memcmp, memcpy
 from posix.unistd cimport write
 
+import os
+
 from gateway.journal.errors import CorruptJournal, SnapshotMismatch
 
 
@@ -164,7 +166,7 @@ def write_all(int fd, data):
             p += n
             left -= n
     if error:
-        raise OSError(error, __import__("os").strerror(error))
+        raise OSError(error, os.strerror(error))
 
 
 cdef bint all_zero(const uint8_t* p, Py_ssize_t n) noexcept nogil:

@@ -182,9 +182,11 @@ class BrokerCore:
     def submit(self, new: NewOrder, now: int) -> list[ExecutionReport]:
         """A new order: the exchange's checks, then the acknowledgement and any immediate fills."""
         cl_ord_id, instrument = new.cl_ord_id, new.instrument  # read once
-        # a resend of an id already received is a duplicate; received it is, either way (one lookup)
-        reason = self._check(new) if self.seen.add(cl_ord_id) \
-            else f"DUPLICATE_ORDER: cl_ord_id {cl_ord_id} was already received"
+        # the id is recorded as received either way; a resend of one already seen is a duplicate (one lookup)
+        if self.seen.add(cl_ord_id):
+            reason = self._check(new)
+        else:
+            reason = f"DUPLICATE_ORDER: cl_ord_id {cl_ord_id} was already received"
         if reason:
             return [self._reject(new, reason, now)]
         if self.config.reject_rate and self.rng.random() < self.config.reject_rate:

@@ -8,7 +8,7 @@ from simulators.broker.interface cimport ReportStream
 
 
 cdef class SimClock:
-    cdef public object speed
+    cdef readonly object speed  # (readonly: _ns_per_wall_s is derived from it once)
     cdef public long long _now
     cdef public double _wall0, _ns_per_wall_s
 
