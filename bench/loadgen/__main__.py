@@ -214,7 +214,36 @@ def loop_waited_s(pid: int) -> float:
         return 0.0
 
 
-def with_server_cpu(result: dict, cpu_s: float, preemptions: int | None = None, waited_s: float | None = None) -> dict:
+def cpu_stolen_s(cpu: int, stat: str | None = None) -> float | None:
+    """How long the host has kept this VM's CPU `cpu` from it so far (the steal column of
+    /proc/stat; None where there is none). Inside the guest a steal looks like whatever task was
+    on the CPU running on; the trace's `--sched` table gives it to the loop when the loop was
+    there. The counter moves in whole ticks (10 ms at USER_HZ 100), so a run's difference is
+    within a tick either way: it tells a run the host stalled for tens of ms from one it did not."""
+    if stat is None:
+        try:
+            with open("/proc/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            return None
+    for line in stat.splitlines():
+        fields = line.split()
+        if fields and fields[0] == f"cpu{cpu}":
+            return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else None
+    return None
+
+
+def only_cpu(pid: int) -> int | None:
+    """The one CPU a process is pinned to, or None."""
+    try:
+        cpus = os.sched_getaffinity(pid)
+    except (AttributeError, OSError):
+        return None
+    return next(iter(cpus)) if len(cpus) == 1 else None
+
+
+def with_server_cpu(result: dict, cpu_s: float, preemptions: int | None = None, waited_s: float | None = None,
+                    stolen_s: float | None = None) -> dict:
     """The server's CPU per answer and how busy its CPU was while the client ran: the load a
     latency figure was measured at (login and warm-up included; the clock ticks every 10 ms);
     its threads' involuntary context switches per 1,000 answers; and how long its loop waited,
@@ -226,17 +255,23 @@ def with_server_cpu(result: dict, cpu_s: float, preemptions: int | None = None, 
         out["server_preempted_per_1k_answers"] = round(preemptions / answered * 1000, 1)
     if waited_s is not None:
         out["server_loop_waited_for_cpu_ms"] = round(waited_s * 1e3, 2)
+    if stolen_s is not None:
+        out["server_cpu_stolen_ms"] = round(stolen_s * 1e3)
     return out
 
 
 def measured(server, client_cpu: str, mode: str, rate: float, count: int, warmup: int, gateway: bool,
              tag: str) -> dict:
-    """One client run against a started server, with the server's CPU, preemptions and waits over it."""
+    """One client run against a started server, with the server's CPU, preemptions and waits over
+    it, and what the host took of the server's CPU meanwhile (when the server is pinned to one)."""
     pid = server_pid(server)
+    cpu = only_cpu(pid)
+    stolen = cpu_stolen_s(cpu) if cpu is not None else None
     before, preempted, waited = process_cpu_s(pid), process_preemptions(pid), loop_waited_s(pid)
     result = client(server.url, client_cpu, mode, rate, count, warmup, gateway, tag)
+    after = cpu_stolen_s(cpu) if stolen is not None else None
     return with_server_cpu(result, process_cpu_s(pid) - before, process_preemptions(pid) - preempted,
-                           loop_waited_s(pid) - waited)
+                           loop_waited_s(pid) - waited, after - stolen if after is not None else None)
 
 
 def run_suite(rate: float, count: int, warmup: int, placements: list[str], targets: list[str], modes: list[str],
@@ -288,7 +323,8 @@ def run_alternated(rate: float, count: int, warmup: int, targets: list[str], rou
             out.append({"round": k, "placement": "spread", "mode": "open", "target": target, **result})
             lat = result["latency_us"]
             print(f"  round {k} {target:20} p50 {lat['p50']:8.0f} µs  p99 {lat['p99']:8.0f} µs  "
-                  f"server CPU {result['server_cpu_us_per_answer']:.0f} µs/answer", flush=True)
+                  f"server CPU {result['server_cpu_us_per_answer']:.0f} µs/answer  "
+                  f"host took {result.get('server_cpu_stolen_ms', '?')} ms", flush=True)
     return out
 
 
@@ -317,8 +353,9 @@ def _median(values: list[float]) -> float:
 
 
 def alternated_table(alternated: list[dict]) -> list[str]:
-    lines = ["| round | target | p50 | p90 | p99 | p99.9 | p50 / aiohttp echo | p99 / aiohttp echo "
-             "| server CPU µs per answer (busy) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| round | target | p50 | p90 | p99 | p99.9 | max | p50 / aiohttp echo | p99 / aiohttp echo "
+             "| server CPU µs per answer (busy) | host took the server's CPU (steal), ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for k in sorted({r["round"] for r in alternated}):
         rows = [r for r in alternated if r["round"] == k]
         echo = next((r for r in rows if r["target"] == "echo-aiohttp"), None)
@@ -327,8 +364,8 @@ def alternated_table(alternated: list[dict]) -> list[str]:
             r50 = f"{lat['p50'] / echo['latency_us']['p50']:.2f}x" if echo else ""
             r99 = f"{lat['p99'] / echo['latency_us']['p99']:.2f}x" if echo else ""
             lines.append(f"| {k} | {r['target']} | {lat['p50']:.0f} | {lat['p90']:.0f} | {lat['p99']:.0f} | "
-                         f"{lat['p99.9']:.0f} | {r50} | {r99} | {r['server_cpu_us_per_answer']:.0f} "
-                         f"({r['server_cpu_busy']:.0%}) |")
+                         f"{lat['p99.9']:.0f} | {lat['max']:.0f} | {r50} | {r99} | {r['server_cpu_us_per_answer']:.0f} "
+                         f"({r['server_cpu_busy']:.0%}) | {r.get('server_cpu_stolen_ms', '')} |")
     return lines
 
 
@@ -480,8 +517,8 @@ def pct_table(runs: list[dict], placement: str, mode: str) -> list[str]:
     base = echo.get("echo-aiohttp")
     lines = ["| target | p50 | p90 | p99 | p99.9 | max | answered/s | p50 / aiohttp echo | p99 / aiohttp echo "
              "| client's send lag p99 | server CPU µs per answer (busy) | server preempted per 1k answers "
-             "| server's loop waited for its CPU, ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| server's loop waited for its CPU, ms | host took the server's CPU (steal), ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lat = r["latency_us"]
         ratio50 = f"{lat['p50'] / base['latency_us']['p50']:.2f}x" if base else ""
@@ -493,7 +530,7 @@ def pct_table(runs: list[dict], placement: str, mode: str) -> list[str]:
         waited = (f"{r['server_loop_waited_for_cpu_ms']:.1f}" if "server_loop_waited_for_cpu_ms" in r else "")
         lines.append(f"| {r['target']} | {lat['p50']:.0f} | {lat['p90']:.0f} | {lat['p99']:.0f} | "
                      f"{lat['p99.9']:.0f} | {lat['max']:.0f} | {r['throughput_per_s']:,.0f} | {ratio50} | {ratio99} "
-                     f"| {lag} | {cpu} | {preempted} | {waited} |")
+                     f"| {lag} | {cpu} | {preempted} | {waited} | {r.get('server_cpu_stolen_ms', '')} |")
     return lines
 
 

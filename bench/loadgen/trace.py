@@ -41,7 +41,7 @@ from pathlib import Path
 
 from bench.report import percentile
 
-from .__main__ import PLACEMENTS, RESULTS, Gateway, client, off_server_cpu, server_pid
+from .__main__ import PLACEMENTS, RESULTS, Gateway, client, cpu_stolen_s, off_server_cpu, server_pid
 
 PARTS = ("total", "send lag", "to the server", "server", "back")
 PERCENTILES = (50, 90, 99, 99.9)
@@ -197,8 +197,11 @@ def traced(args: argparse.Namespace) -> int:
     try:
         if args.sched:
             recorder = record_switches(server_cpu, scratch / "sched.data")
+        stolen = cpu_stolen_s(int(server_cpu))
         result = client(gateway.url, client_cpu, "open", args.rate, args.count, args.warmup, True, "t",
                         extra=("--trace", str(client_file)))
+        after = cpu_stolen_s(int(server_cpu))
+        stolen = after - stolen if stolen is not None and after is not None else None
     finally:
         if recorder is not None:
             switches = stop_recording(recorder, scratch / "sched.data", gateway_threads(server_pid(gateway)))
@@ -216,6 +219,9 @@ def traced(args: argparse.Namespace) -> int:
     head = (f"Order to acknowledgement, gateway fsync {args.policy}, {args.rate:,.0f}/s open loop, spread "
             f"(server CPU {server_cpu}, client CPU {client_cpu}), {len(rows):,} orders stamped on both sides; "
             f"µs. The client's own p50/p99: {result['latency_us']['p50']:,.0f}/{result['latency_us']['p99']:,.0f}.")
+    if stolen is not None:
+        head += (f" Meanwhile the host took {stolen * 1e3:,.0f} ms of CPU {server_cpu} from this VM (steal, "
+                 f"counted in 10 ms ticks); inside the VM a steal looks like the task that was on the CPU running on.")
     lines = [f"# Where the round trip goes ({when})", "", head, ""] + table(rows) + [""]
     if sched:
         lines += sched + [""]

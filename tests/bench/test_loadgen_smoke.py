@@ -33,6 +33,7 @@ def test_the_smoke_run_writes_a_complete_report(tmp_path):
         assert run["server_cpu_us_per_answer"] >= 0 and run["server_cpu_busy"] >= 0  # the server's own load
         assert run["server_preempted_per_1k_answers"] >= 0  # read from every thread's /proc status
         assert run["server_loop_waited_for_cpu_ms"] >= 0  # from the loop thread's schedstat
+        assert run["server_cpu_stolen_ms"] >= 0  # the server is pinned: the steal of its one CPU
     # (a smoke run's closed loop can fit between two 10 ms ticks of the CPU clock; the whole run cannot)
     assert sum(run["server_cpu_us_per_answer"] for run in runs) > 0
     alternated = results["alternated"]  # one round in a smoke run: the floor and the gateway, alternated
@@ -140,6 +141,35 @@ def test_the_first_failing_rate_is_the_lowest_failure_above_the_rate_reported(mo
     stand_in(monkeypatch, p99_of)
     result = loadgen.search_max_rate("echo-picows", "spread", 64_000, 1.0, 10)
     assert result["max_rate"] == 32_000 and result["confirmed"] and result["first_failing"] == 48_000
+
+
+def test_the_hosts_steal_is_read_for_the_one_cpu_asked(monkeypatch):
+    sysconf = os.sysconf
+    monkeypatch.setattr(os, "sysconf", lambda name: 100 if name == "SC_CLK_TCK" else sysconf(name))
+    stat = ("cpu  110354 2 10470 148432 569 0 2142 1991 0 0\n"
+            "cpu0 47377 2 3267 83176 373 0 973 1038 0 0\n"
+            "cpu1 62976 0 7203 65256 196 0 1168 952 0 0\n"
+            "cpu10 1 0 1 1 0 0 0 7 0 0\n")
+    assert loadgen.cpu_stolen_s(0, stat) == 10.38  # the eighth number: 1,038 ticks of 10 ms
+    assert loadgen.cpu_stolen_s(1, stat) == 9.52
+    assert loadgen.cpu_stolen_s(10, stat) == 0.07  # cpu1 is not a prefix of cpu10
+    assert loadgen.cpu_stolen_s(2, stat) is None  # no such CPU
+    assert loadgen.cpu_stolen_s(0, "cpu0 1 2 3 4\n") is None  # a kernel without the column
+    assert loadgen.cpu_stolen_s(0) is not None  # this machine's own /proc/stat
+
+
+def test_only_a_process_pinned_to_one_cpu_has_its_cpu():
+    proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 10
+        while loadgen.only_cpu(proc.pid) != 0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # taskset sets the affinity, then execs
+        assert loadgen.only_cpu(proc.pid) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    if len(os.sched_getaffinity(0)) > 1:
+        assert loadgen.only_cpu(os.getpid()) is None
 
 
 def test_preemptions_count_every_thread_of_the_server():

@@ -4,6 +4,7 @@ Loopback, a few seconds, nothing asserted about time beyond the parts adding up.
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -21,6 +22,8 @@ def test_the_trace_splits_every_order_into_parts_that_add_up(tmp_path):
         assert min(lag, to_server, server, back) >= 0  # one clock, each side stamped before it hands on
     report = (tmp_path / "trace.md").read_text()
     assert "| p99 |" in report and "| percentile | total | send lag | to the server | server | back |" in report
+    if os.path.exists("/proc/stat"):  # what the host took of the server's CPU meanwhile, in ms
+        assert re.search(r"Meanwhile the host took [\d,]+ ms of CPU 0 from this VM \(steal", report)
 
 
 def test_join_skips_orders_one_side_did_not_see():
