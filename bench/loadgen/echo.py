@@ -1,12 +1,19 @@
 """The floor: websocket echo servers with nothing behind them, on uvloop.
 
     python -m bench.loadgen.echo aiohttp|picows [--port 0] [--busy-poll-us N]
+    python -m bench.loadgen.echo picows --work-us BEFORE,AFTER
 
 `aiohttp` is the same server stack as the gateway's (aiohttp's websocket handler on
 uvloop); `picows` is a websocket library written for latency. Each answers every text frame
 with the same bytes. Prints "echo: listening on PORT" when ready. `--busy-poll-us` keeps the
 loop polling after each frame exactly as the gateway's `[server] busy_poll_us` does, so the
 floor for a busy-polling gateway is measured the same way.
+
+`--work-us` makes the picows echo a model of a server that spends CPU on each request: it
+spins BEFORE µs between reading a frame and answering it, and AFTER µs once the answer is
+sent (as the gateway answers first and then routes the order to its broker). Beside the
+gateway it says how much of the gateway's tail its CPU per order explains, and what CPU per
+order a tail goal allows (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -42,17 +49,30 @@ async def aiohttp_echo(port: int) -> int:
     return site._server.sockets[0].getsockname()[1]
 
 
-async def picows_echo(port: int, busy_poll_us: int = 0) -> int:
+def spin(us: float) -> None:
+    """Keep the CPU busy for `us` µs (of wall time, so a preemption meanwhile counts, as it
+    would for real work)."""
+    end = time.perf_counter() + us / 1e6
+    while time.perf_counter() < end:
+        pass
+
+
+async def picows_echo(port: int, busy_poll_us: int = 0, work_us: tuple[float, float] = (0, 0)) -> int:
     from picows import WSListener, WSMsgType, ws_create_server
 
     poll = BusyPoll(asyncio.get_running_loop(), busy_poll_us) if busy_poll_us else None
+    before, after = work_us
 
     class Echo(WSListener):
         def on_ws_frame(self, transport, frame):
             if poll is not None:
                 poll.touch(time.monotonic())
             if frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                if before:
+                    spin(before)
                 transport.send(frame.msg_type, frame.get_payload_as_bytes())
+                if after:
+                    spin(after)
             elif frame.msg_type == WSMsgType.CLOSE:
                 transport.send_close(frame.get_close_code(), frame.get_close_message())
                 transport.disconnect()
@@ -61,8 +81,8 @@ async def picows_echo(port: int, busy_poll_us: int = 0) -> int:
     return server.sockets[0].getsockname()[1]
 
 
-async def serve(kind: str, port: int, busy_poll_us: int = 0) -> None:
-    actual = await (aiohttp_echo(port) if kind == "aiohttp" else picows_echo(port, busy_poll_us))
+async def serve(kind: str, port: int, busy_poll_us: int = 0, work_us: tuple[float, float] = (0, 0)) -> None:
+    actual = await (aiohttp_echo(port) if kind == "aiohttp" else picows_echo(port, busy_poll_us, work_us))
     print(f"echo: listening on {actual}", flush=True)
     await asyncio.Event().wait()
 
@@ -72,10 +92,20 @@ def main() -> None:
     parser.add_argument("kind", choices=["aiohttp", "picows"])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--busy-poll-us", type=int, default=0, help="picows only: poll this long after each frame")
+    parser.add_argument("--work-us", default="0,0", metavar="BEFORE,AFTER",
+                        help="picows only: µs of CPU spun before answering each frame and after")
     args = parser.parse_args()
     if args.busy_poll_us and args.kind != "picows":
         parser.error("--busy-poll-us is for the picows echo")
-    uvloop.run(serve(args.kind, args.port, args.busy_poll_us))
+    try:
+        work_us = tuple(float(x) for x in args.work_us.split(","))
+    except ValueError:
+        work_us = ()
+    if len(work_us) != 2 or min(work_us) < 0 or max(work_us) > 1e6:
+        parser.error(f"--work-us takes two numbers of µs from 0 to 1,000,000, BEFORE,AFTER; got {args.work_us!r}")
+    if any(work_us) and args.kind != "picows":
+        parser.error("--work-us is for the picows echo")
+    uvloop.run(serve(args.kind, args.port, args.busy_poll_us, work_us))
 
 
 if __name__ == "__main__":

@@ -255,3 +255,30 @@ def test_waiting_for_a_client_returns_its_status_and_kills_one_that_outlasts_the
     with pytest.raises(subprocess.TimeoutExpired):
         loadgen.wait_quietly(slow, 0.3)
     assert slow.poll() is not None and time.monotonic() - began < 30  # killed and reaped, not waited out
+
+
+def test_the_working_echo_spends_its_work_before_the_answer_and_after_it():
+    """`--work-us BEFORE,AFTER`: the picows echo as a model of a server that spends CPU on each
+    request. BEFORE delays each answer; AFTER delays the next frame's, in a closed loop too."""
+    def p50(work_us):
+        echo = loadgen.Echo("picows", "", work_us=work_us)
+        try:
+            result = loadgen.client(echo.url, "", "closed", 1000, 30, 3, False, "w")
+        finally:
+            echo.stop()
+        assert result["received"] == 33 and result["errors"] == 0
+        return result["latency_us"]["p50"]
+
+    assert p50((0, 0)) < 2_000
+    assert 3_000 <= p50((3_000, 0)) < 30_000  # every answer waited for the work before it
+    assert 2_000 <= p50((0, 3_000))  # a closed loop's next request waits for the work after the answer
+
+
+@pytest.mark.parametrize("argv, named", [(["picows", "--work-us", "5"], "--work-us"),
+                                         (["picows", "--work-us", "5,-1"], "--work-us"),
+                                         (["picows", "--work-us", "a,b"], "--work-us"),
+                                         (["aiohttp", "--work-us", "5,5"], "is for the picows echo")])
+def test_the_echo_refuses_work_it_cannot_do(argv, named):
+    done = subprocess.run([sys.executable, "-m", "bench.loadgen.echo", *argv], capture_output=True, text=True,
+                          timeout=30, cwd=loadgen.ROOT)
+    assert done.returncode == 2 and named in done.stderr
