@@ -47,8 +47,10 @@ def taskset(cpu: str) -> list[str]:
 
 
 class Echo:
-    def __init__(self, kind: str, cpu: str, busy_poll_us: int = 0, work_us: tuple[float, float] = (0, 0)):
+    def __init__(self, kind: str, cpu: str, busy_poll_us: int = 0, work_us: tuple[float, float] = (0, 0),
+                 push_bytes: int = 0):
         work = ["--work-us", ",".join(f"{x:g}" for x in work_us)] if any(work_us) else []
+        work += ["--push-bytes", str(push_bytes)] if push_bytes else []
         self.proc = subprocess.Popen([*taskset(cpu), sys.executable, "-m", "bench.loadgen.echo", kind,
                                       "--busy-poll-us", str(busy_poll_us), *work], cwd=ROOT, stdout=subprocess.PIPE,
                                      text=True)

@@ -11,9 +11,11 @@ floor for a busy-polling gateway is measured the same way.
 
 `--work-us` makes the picows echo a model of a server that spends CPU on each request: it
 spins BEFORE µs between reading a frame and answering it, and AFTER µs once the answer is
-sent (as the gateway answers first and then routes the order to its broker). Beside the
-gateway it says how much of the gateway's tail its CPU per order explains, and what CPU per
-order a tail goal allows (docs/benchmarks.md).
+sent (as the gateway answers first and then routes the order to its broker). `--push-bytes N`
+then sends a second frame of N bytes that answers nothing, as the gateway pushes the broker's
+`order_update` after each acknowledgement. Beside the gateway it says how much of the gateway's
+tail its CPU per order and its second message explain, and what CPU per order a tail goal
+allows (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -57,11 +59,20 @@ def spin(us: float) -> None:
         pass
 
 
-async def picows_echo(port: int, busy_poll_us: int = 0, work_us: tuple[float, float] = (0, 0)) -> int:
+def push_frame(size: int) -> bytes:
+    """A JSON push of `size` bytes (at least its envelope's) that carries no req_id: the load
+    client skips it unparsed, as it skips the gateway's order updates."""
+    envelope = b'{"type":"order_update","pad":""}'
+    return envelope[:-2] + b"x" * max(0, size - len(envelope)) + b'"}'
+
+
+async def picows_echo(port: int, busy_poll_us: int = 0, work_us: tuple[float, float] = (0, 0),
+                      push_bytes: int = 0) -> int:
     from picows import WSListener, WSMsgType, ws_create_server
 
     poll = BusyPoll(asyncio.get_running_loop(), busy_poll_us) if busy_poll_us else None
     before, after = work_us
+    push = push_frame(push_bytes) if push_bytes else None
 
     class Echo(WSListener):
         def on_ws_frame(self, transport, frame):
@@ -73,6 +84,8 @@ async def picows_echo(port: int, busy_poll_us: int = 0, work_us: tuple[float, fl
                 transport.send(frame.msg_type, frame.get_payload_as_bytes())
                 if after:
                     spin(after)
+                if push is not None:
+                    transport.send(WSMsgType.TEXT, push)
             elif frame.msg_type == WSMsgType.CLOSE:
                 transport.send_close(frame.get_close_code(), frame.get_close_message())
                 transport.disconnect()
@@ -81,8 +94,9 @@ async def picows_echo(port: int, busy_poll_us: int = 0, work_us: tuple[float, fl
     return server.sockets[0].getsockname()[1]
 
 
-async def serve(kind: str, port: int, busy_poll_us: int = 0, work_us: tuple[float, float] = (0, 0)) -> None:
-    actual = await (aiohttp_echo(port) if kind == "aiohttp" else picows_echo(port, busy_poll_us, work_us))
+async def serve(kind: str, port: int, busy_poll_us: int = 0, work_us: tuple[float, float] = (0, 0),
+                push_bytes: int = 0) -> None:
+    actual = await (aiohttp_echo(port) if kind == "aiohttp" else picows_echo(port, busy_poll_us, work_us, push_bytes))
     print(f"echo: listening on {actual}", flush=True)
     await asyncio.Event().wait()
 
@@ -94,6 +108,8 @@ def main() -> None:
     parser.add_argument("--busy-poll-us", type=int, default=0, help="picows only: poll this long after each frame")
     parser.add_argument("--work-us", default="0,0", metavar="BEFORE,AFTER",
                         help="picows only: µs of CPU spun before answering each frame and after")
+    parser.add_argument("--push-bytes", type=int, default=0, metavar="N",
+                        help="picows only: after each answer (and its work), push a frame of N bytes")
     args = parser.parse_args()
     if args.busy_poll_us and args.kind != "picows":
         parser.error("--busy-poll-us is for the picows echo")
@@ -105,7 +121,11 @@ def main() -> None:
         parser.error(f"--work-us takes two numbers of µs from 0 to 1,000,000, BEFORE,AFTER; got {args.work_us!r}")
     if any(work_us) and args.kind != "picows":
         parser.error("--work-us is for the picows echo")
-    uvloop.run(serve(args.kind, args.port, args.busy_poll_us, work_us))
+    if not 0 <= args.push_bytes <= 1 << 20:
+        parser.error(f"--push-bytes takes 0 to 1,048,576 bytes; got {args.push_bytes}")
+    if args.push_bytes and args.kind != "picows":
+        parser.error("--push-bytes is for the picows echo")
+    uvloop.run(serve(args.kind, args.port, args.busy_poll_us, work_us, args.push_bytes))
 
 
 if __name__ == "__main__":

@@ -274,7 +274,29 @@ def test_the_working_echo_spends_its_work_before_the_answer_and_after_it():
     assert 2_000 <= p50((0, 3_000))  # a closed loop's next request waits for the work after the answer
 
 
-@pytest.mark.parametrize("argv, named", [(["picows", "--work-us", "5"], "--work-us"),
+def test_the_echo_pushes_a_frame_after_each_answer_that_the_load_client_skips():
+    import aiohttp
+    import asyncio
+
+    echo = loadgen.Echo("picows", "", push_bytes=220)
+    try:
+        async def one_exchange():
+            async with aiohttp.ClientSession() as http, http.ws_connect(echo.url) as ws:
+                await ws.send_str('{"type":"new_order","req_id":"7"}')
+                return [await ws.receive_str(timeout=5), await ws.receive_str(timeout=5)]
+
+        answer, push = asyncio.run(one_exchange())
+        assert answer == '{"type":"new_order","req_id":"7"}'  # the echo first
+        assert len(push) == 220 and json.loads(push)["type"] == "order_update" and "req_id" not in push
+        result = loadgen.client(echo.url, "", "closed", 1000, 30, 3, False, "p")
+        assert result["received"] == 33 and result["errors"] == 0  # the pushes answer nothing
+    finally:
+        echo.stop()
+
+
+@pytest.mark.parametrize("argv, named", [(["picows", "--push-bytes", "-1"], "--push-bytes"),
+                                         (["aiohttp", "--push-bytes", "200"], "is for the picows echo"),
+                                         (["picows", "--work-us", "5"], "--work-us"),
                                          (["picows", "--work-us", "5,-1"], "--work-us"),
                                          (["picows", "--work-us", "a,b"], "--work-us"),
                                          (["aiohttp", "--work-us", "5,5"], "is for the picows echo")])
