@@ -19,12 +19,14 @@ def test_a_wait_under_half_a_millisecond_is_not_rounded_to_none():
 
 
 def test_nothing_to_wait_for_is_not_waited(monkeypatch):
-    slept = []
+    slept, clock = [], [100.0]
 
     async def sleep(delay):
         slept.append(delay)
+        clock[0] += delay
 
     monkeypatch.setattr(pacing.asyncio, "sleep", sleep)
+    monkeypatch.setattr(pacing.time, "monotonic", lambda: clock[0])
 
     async def run():
         await pacing.wait(0.0)
@@ -34,3 +36,24 @@ def test_nothing_to_wait_for_is_not_waited(monkeypatch):
 
     uvloop.run(run())
     assert slept == [pacing.TIMER_RESOLUTION_S, 0.25]
+
+
+def test_a_timer_that_fires_early_is_waited_out(monkeypatch):
+    """libuv counts from the loop's cached time, so its timer can fire before the moment: the
+    wait sleeps again for what is left (at least a tick), never returning early."""
+    slept, clock = [], [100.0]
+
+    async def early_sleep(delay):
+        slept.append(delay)
+        clock[0] += delay * 0.3  # fired after a third of what was asked
+
+    monkeypatch.setattr(pacing.asyncio, "sleep", early_sleep)
+    monkeypatch.setattr(pacing.time, "monotonic", lambda: clock[0])
+
+    async def run():
+        await pacing.wait(0.01)
+
+    uvloop.run(run())
+    assert clock[0] >= 100.01
+    assert slept[0] == 0.01 and abs(slept[1] - 0.007) < 1e-9  # what was left of it
+    assert all(d >= pacing.TIMER_RESOLUTION_S for d in slept)
