@@ -11,7 +11,7 @@ never before it.
 
 Never before it takes a check: libuv counts a timer from the loop's cached time, taken when the
 loop last woke, so under load a timer can fire up to a millisecond early in real time (a 1 ms
-sleep was seen to return after 0.29 ms while the test suite ran beside a build). The wait goes
+sleep was seen to return after 0.29 ms in a test suite under load). The wait goes
 on until the moment has come.
 """
 
