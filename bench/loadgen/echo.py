@@ -1,7 +1,7 @@
 """The floor: websocket echo servers with nothing behind them, on uvloop.
 
     python -m bench.loadgen.echo aiohttp|picows [--port 0] [--busy-poll-us N]
-    python -m bench.loadgen.echo picows --work-us BEFORE,AFTER
+    python -m bench.loadgen.echo picows --work-us BEFORE,AFTER [--push-bytes N]
 
 `aiohttp` is the same server stack as the gateway's (aiohttp's websocket handler on
 uvloop); `picows` is a websocket library written for latency. Each answers every text frame
