@@ -163,12 +163,23 @@ def clients(url: str, cpu: str, rate: float, count: int, warmup: int, tag: str, 
 # gateway-<policy>: the order port (picows); gateway-<policy>-aiohttp: the main port's /ws (aiohttp);
 # -spin: busy polling for BUSY_POLL_US after each request, the gateway and its floor alike (spread only:
 # a polling server on the client's CPU would take the client's time)
-TARGETS = ("echo-aiohttp", "echo-picows", "echo-picows-spin", "gateway-every-batch", "gateway-interval",
-           "gateway-interval-aiohttp", "gateway-interval-spin")
+# echo-working: the picows echo made to work like the gateway (WORKING_ECHO), a model, not a floor
+TARGETS = ("echo-aiohttp", "echo-picows", "echo-picows-spin", "echo-working", "gateway-every-batch",
+           "gateway-interval", "gateway-interval-aiohttp", "gateway-interval-spin")
 BUSY_POLL_US = 2_000
+#: The working echo's µs of CPU spun before each answer and after it, and the bytes it pushes after:
+#: the gateway's shape on the Intel VM on 2026-12-06 (17-28 µs from read to answer at the p50, 50-74
+#: µs of CPU per answer in all, and a 158-byte order_update after each acknowledgement). Beside the
+#: gateway it says how much of its tail a server spending that CPU evenly would have
+#: (docs/benchmarks.md, "The morning of 2026-12-06"). --working-echo changes it.
+WORKING_ECHO_DEFAULT = (20.0, 25.0, 160)
+WORKING_ECHO = WORKING_ECHO_DEFAULT
 
 
 def start(target: str, cpu: str):
+    if target == "echo-working":
+        before, after, push = WORKING_ECHO
+        return Echo("picows", cpu, work_us=(before, after), push_bytes=push)
     kind, _, detail = target.partition("-")
     spin = BUSY_POLL_US if detail.endswith("-spin") else 0
     detail = detail.removesuffix("-spin")
@@ -305,7 +316,7 @@ def run_suite(rate: float, count: int, warmup: int, placements: list[str], targe
 
 
 #: The targets of the alternated rounds: both floors and the gateway with each fsync policy.
-ALTERNATED = ("echo-aiohttp", "echo-picows", "gateway-interval", "gateway-every-batch")
+ALTERNATED = ("echo-aiohttp", "echo-picows", "echo-working", "gateway-interval", "gateway-every-batch")
 
 
 def run_alternated(rate: float, count: int, warmup: int, targets: list[str], rounds: int) -> list[dict]:
@@ -665,6 +676,12 @@ def write_report(directory: Path, meta: dict, runs: list[dict], searches: list[d
              "warm-up; latency from the intended send time); closed loop one at a time. Latencies in µs. "
              "The gateway answers `order_accepted` once the order is journaled: `every-batch` includes an fsync "
              "per batch, `interval` a 5 ms group commit.", ""]
+    if meta.get("working_echo"):
+        before, after, push = meta["working_echo"]
+        lines += [f"`echo-working` is not a floor but a model: the picows echo spinning {before:g} µs before each "
+                  f"answer and {after:g} µs after it, then pushing {push:,} bytes, as the gateway answers, routes "
+                  "the order and pushes its update. It spends the gateway's CPU per order evenly; where the gateway's "
+                  "tail is above it, the gateway's work is lumpier than its average.", ""]
     for placement in meta["placements"]:
         for mode in meta["modes"]:
             lines += [f"## {placement}, {mode} loop", ""] + pct_table(runs, placement, mode) + [""]
@@ -719,7 +736,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="alternated rounds of the floors and the gateways (spread, open loop; 0: none)")
     parser.add_argument("--smoke", action="store_true", help="a few seconds: the tools run; times mean nothing")
     parser.add_argument("--out", default="", help="directory (default: bench/results/loadgen/<UTC time>)")
+    parser.add_argument("--working-echo", default=",".join(f"{x:g}" for x in WORKING_ECHO_DEFAULT),
+                        metavar="BEFORE,AFTER,PUSH_BYTES",
+                        help="the echo-working target: µs spun before each answer and after it, and bytes pushed")
     args = parser.parse_args(argv)
+    try:
+        before, after, push = args.working_echo.split(",")
+        working = (float(before), float(after), int(push))
+    except ValueError:
+        working = None
+    if working is None or min(working) < 0 or max(working[:2]) > 1e6 or working[2] > 1 << 20:
+        parser.error("--working-echo takes BEFORE,AFTER,PUSH_BYTES: µs from 0 to 1,000,000 and bytes from 0 to "
+                     f"1,048,576; got {args.working_echo!r}")
+    global WORKING_ECHO
+    WORKING_ECHO = working
     with off_server_cpu():
         return suite(args)
 
@@ -739,7 +769,7 @@ def suite(args: argparse.Namespace) -> int:
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     meta = {"when": when, "cpu": cpu, "cpus": os.cpu_count(), "python": sys.version.split()[0], "rate": args.rate,
             "count": args.count, "warmup": args.warmup, "placements": args.placements, "modes": args.modes,
-            "smoke": args.smoke}
+            "smoke": args.smoke, "working_echo": list(WORKING_ECHO) if "echo-working" in args.targets else None}
     print(f"bench.loadgen: {', '.join(args.targets)}; {', '.join(args.placements)}; {args.rate:,.0f}/s open loop",
           flush=True)
     started = time.monotonic()

@@ -326,3 +326,26 @@ def test_the_echo_refuses_work_it_cannot_do(argv, named):
     done = subprocess.run([sys.executable, "-m", "bench.loadgen.echo", *argv], capture_output=True, text=True,
                           timeout=30, cwd=loadgen.ROOT)
     assert done.returncode == 2 and named in done.stderr
+
+
+def test_the_working_echo_target_works_as_set_and_sits_in_the_alternated_rounds(tmp_path):
+    """echo-working: the picows echo with the gateway's shape (or the one --working-echo gives), run
+    beside the floors and the gateway in the same rounds."""
+    assert "echo-working" in loadgen.ALTERNATED
+    assert main(["--targets", "echo-aiohttp", "echo-working", "--placements", "spread", "--modes", "open",
+                 "--rate", "200", "--no-search", "--no-scenarios", "--rounds", "0", "--count", "40", "--warmup", "4",
+                 "--working-echo", "3000,0,64", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["meta"]["working_echo"] == [3000.0, 0.0, 64]
+    working = next(r for r in results["runs"] if r["target"] == "echo-working")
+    assert working["received"] == 44 and working["latency_us"]["p50"] >= 3_000  # it spun before each answer
+    assert "`echo-working` is not a floor but a model" in (tmp_path / "report.md").read_text()
+    assert loadgen.WORKING_ECHO == (3000.0, 0.0, 64)
+    loadgen.WORKING_ECHO = loadgen.WORKING_ECHO_DEFAULT
+
+
+@pytest.mark.parametrize("value", ["20,25", "20,x,5", "-1,0,0", "0,0,2000000"])
+def test_a_working_echo_it_cannot_run_is_refused(value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([f"--working-echo={value}"])
+    assert exited.value.code == 2 and "--working-echo takes BEFORE,AFTER,PUSH_BYTES" in capsys.readouterr().err
