@@ -35,6 +35,8 @@ from hdrh.histogram import HdrHistogram
 
 from tests.gateway.harness import ADMIN, ALICE, ROOT, Server
 
+from .echo import MAX_PUSH_BYTES, MAX_WORK_US
+
 RESULTS = Path(__file__).parents[1] / "results" / "loadgen"
 PLACEMENTS = {"spread": ("0", "1"), "pinned": ("0", "0")}  # (server CPU, client CPU)
 GATEWAY_ENGINE = {"config": {"enforce_session": False, "order_rate_per_s": 10_000_000, "order_burst": 10_000_000,
@@ -248,6 +250,17 @@ def cpu_stolen_s(cpu: int, stat: str | None = None) -> float | None:
     return None
 
 
+def steal_meter(cpu: int | None):
+    """A function giving the seconds the host has taken of CPU `cpu` since this call (None where
+    the steal cannot be read, or no single CPU is named)."""
+    start = cpu_stolen_s(cpu) if cpu is not None else None
+
+    def since() -> float | None:
+        now = cpu_stolen_s(cpu) if start is not None else None
+        return now - start if now is not None else None
+    return since
+
+
 def only_cpu(pid: int) -> int | None:
     """The one CPU a process is pinned to, or None."""
     try:
@@ -280,13 +293,11 @@ def measured(server, client_cpu: str, mode: str, rate: float, count: int, warmup
     """One client run against a started server, with the server's CPU, preemptions and waits over
     it, and what the host took of the server's CPU meanwhile (when the server is pinned to one)."""
     pid = server_pid(server)
-    cpu = only_cpu(pid)
-    stolen = cpu_stolen_s(cpu) if cpu is not None else None
+    stolen = steal_meter(only_cpu(pid))
     before, preempted, waited = process_cpu_s(pid), process_preemptions(pid), loop_waited_s(pid)
     result = client(server.url, client_cpu, mode, rate, count, warmup, gateway, tag)
-    after = cpu_stolen_s(cpu) if stolen is not None else None
     return with_server_cpu(result, process_cpu_s(pid) - before, process_preemptions(pid) - preempted,
-                           loop_waited_s(pid) - waited, after - stolen if after is not None else None)
+                           loop_waited_s(pid) - waited, stolen())
 
 
 def run_suite(rate: float, count: int, warmup: int, placements: list[str], targets: list[str], modes: list[str],
@@ -745,9 +756,9 @@ def main(argv: list[str] | None = None) -> int:
         working = (float(before), float(after), int(push))
     except ValueError:
         working = None
-    if working is None or min(working) < 0 or max(working[:2]) > 1e6 or working[2] > 1 << 20:
-        parser.error("--working-echo takes BEFORE,AFTER,PUSH_BYTES: µs from 0 to 1,000,000 and bytes from 0 to "
-                     f"1,048,576; got {args.working_echo!r}")
+    if working is None or min(working) < 0 or max(working[:2]) > MAX_WORK_US or working[2] > MAX_PUSH_BYTES:
+        parser.error(f"--working-echo takes BEFORE,AFTER,PUSH_BYTES: µs from 0 to {MAX_WORK_US:,} and bytes from 0 "
+                     f"to {MAX_PUSH_BYTES:,}; got {args.working_echo!r}")
     global WORKING_ECHO
     WORKING_ECHO = working
     with off_server_cpu():

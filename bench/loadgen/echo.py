@@ -28,6 +28,9 @@ import uvloop
 
 from gateway.busypoll import BusyPoll
 
+MAX_WORK_US = 1_000_000  # the most --work-us spins per frame, before or after
+MAX_PUSH_BYTES = 1 << 20  # the largest --push-bytes frame
+
 
 async def aiohttp_echo(port: int) -> int:
     from aiohttp import WSMsgType, web
@@ -117,12 +120,12 @@ def main() -> None:
         work_us = tuple(float(x) for x in args.work_us.split(","))
     except ValueError:
         work_us = ()
-    if len(work_us) != 2 or min(work_us) < 0 or max(work_us) > 1e6:
-        parser.error(f"--work-us takes two numbers of µs from 0 to 1,000,000, BEFORE,AFTER; got {args.work_us!r}")
+    if len(work_us) != 2 or min(work_us) < 0 or max(work_us) > MAX_WORK_US:
+        parser.error(f"--work-us takes two numbers of µs from 0 to {MAX_WORK_US:,}, BEFORE,AFTER; got {args.work_us!r}")
     if any(work_us) and args.kind != "picows":
         parser.error("--work-us is for the picows echo")
-    if not 0 <= args.push_bytes <= 1 << 20:
-        parser.error(f"--push-bytes takes 0 to 1,048,576 bytes; got {args.push_bytes}")
+    if not 0 <= args.push_bytes <= MAX_PUSH_BYTES:
+        parser.error(f"--push-bytes takes 0 to {MAX_PUSH_BYTES:,} bytes; got {args.push_bytes}")
     if args.push_bytes and args.kind != "picows":
         parser.error("--push-bytes is for the picows echo")
     uvloop.run(serve(args.kind, args.port, args.busy_poll_us, work_us, args.push_bytes))

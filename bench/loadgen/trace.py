@@ -41,7 +41,7 @@ from pathlib import Path
 
 from bench.report import percentile
 
-from .__main__ import PLACEMENTS, RESULTS, Gateway, client, cpu_stolen_s, off_server_cpu, server_pid
+from .__main__ import PLACEMENTS, RESULTS, Gateway, client, off_server_cpu, server_pid, steal_meter
 
 PARTS = ("total", "send lag", "to the server", "server", "back")
 PERCENTILES = (50, 90, 99, 99.9)
@@ -197,11 +197,10 @@ def traced(args: argparse.Namespace) -> int:
     try:
         if args.sched:
             recorder = record_switches(server_cpu, scratch / "sched.data")
-        stolen = cpu_stolen_s(int(server_cpu))
+        steal = steal_meter(int(server_cpu))
         result = client(gateway.url, client_cpu, "open", args.rate, args.count, args.warmup, True, "t",
                         extra=("--trace", str(client_file)))
-        after = cpu_stolen_s(int(server_cpu))
-        stolen = after - stolen if stolen is not None and after is not None else None
+        stolen = steal()
     finally:
         if recorder is not None:
             switches = stop_recording(recorder, scratch / "sched.data", gateway_threads(server_pid(gateway)))
