@@ -18,11 +18,19 @@ processes share, so each measured order's latency splits into:
 Prints the percentiles of each part and writes trace.json (every order's parts, µs) and
 trace.md. The stamps cost a little: the latencies are a few µs above an untraced run's.
 
+The gateway also stamps every run of its cyclic collector, and the report says how many of the
+slowest 1 % of waits a collection overlapped.
+
 With `--sched` (Linux, perf, root or perf_event_paranoid <= 0), perf also records every context
 switch on the server's CPU, stamped with the same clock, and the report adds what that CPU ran
 while the slowest 1 % of orders waited to be read: the gateway's loop, its other threads by their
 kernel names (the journal's fsync thread is `gateway thread beacon-fsync`), kernel threads, other
 programs, or nothing (idle, where the wait is the wake-up itself). Recording the switches costs the server a little more.
+
+With `--profile` (the same conditions), perf samples the server's CPU 10,000 times a second, and
+the report adds the functions it was running while the slowest 1 % of orders waited, beside each
+function's share of the whole run: what a stall is made of (a collection, the kernel faulting in
+memory, a table growing), where `--sched` only says which task it was.
 """
 
 from __future__ import annotations
@@ -108,10 +116,15 @@ def attribute(intervals: list[tuple[int, int]], switches: list[tuple[int, str]])
     return {task: (ns, n) for task, (ns, n) in held.items()}
 
 
+def slowest(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The slowest 1 % of (sent, read) pairs by their wait to be read, the slowest last."""
+    by_wait = sorted(pairs, key=lambda p: p[1] - p[0])
+    return by_wait[int(len(by_wait) * 0.99):]
+
+
 def sched_table(pairs: list[tuple[int, int]], switches: list[tuple[int, str]], cpu: str) -> list[str]:
     """What the server's CPU ran while the slowest 1 % of orders (by their wait to be read) waited."""
-    by_wait = sorted(pairs, key=lambda p: p[1] - p[0])
-    slow = by_wait[int(len(by_wait) * 0.99):]
+    slow = slowest(pairs)
     if not slow or not switches:
         return []
     total = sum(end - start for start, end in slow)
@@ -125,18 +138,109 @@ def sched_table(pairs: list[tuple[int, int]], switches: list[tuple[int, str]], c
     return lines
 
 
-def record_switches(cpu: str, path: Path) -> subprocess.Popen | None:
-    """perf recording every context switch on `cpu` with CLOCK_MONOTONIC stamps; None where it cannot."""
+def collector_lines(pairs: list[tuple[int, int]], collections: list[list[int]]) -> list[str]:
+    """The cyclic collector's runs while the measured orders were sent and read, and how many of the
+    slowest 1 % of waits one of them overlapped. `collections` as the gateway stamps them:
+    (start ns, end ns, generation)."""
+    if not pairs:
+        return []
+    first, last = min(p[0] for p in pairs), max(p[1] for p in pairs)
+    runs = [c for c in collections if c[1] > first and c[0] < last]
+    slow = slowest(pairs)
+    hit = [p for p in slow if any(start < p[1] and end > p[0] for start, end, _ in runs)]
+    by_generation = []
+    for generation in sorted({g for _, _, g in runs}):
+        spans = [(end - start) / 1e3 for start, end, g in runs if g == generation]
+        by_generation.append(f"generation {generation} {len(spans):,} times, {sum(spans) / 1e3:,.1f} ms in all, "
+                             f"the longest {max(spans):,.0f} µs")
+    return [f"The cyclic collector ran {len(runs):,} times while the measured orders were under way"
+            + (f" ({'; '.join(by_generation)})" if by_generation else "")
+            + f"; a collection overlapped {len(hit):,} of the slowest {len(slow):,} waits to be read."]
+
+
+def perf_recorder(flag: str, cpu: str, path: Path, event: list[str]) -> subprocess.Popen | None:
+    """perf recording `event` on `cpu` with CLOCK_MONOTONIC stamps; None where it cannot."""
     if not shutil.which("perf"):
-        print("--sched: perf is not installed; no scheduler trace", file=sys.stderr)
+        print(f"{flag}: perf is not installed; nothing recorded", file=sys.stderr)
         return None
-    proc = subprocess.Popen(["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-C", cpu, "-e", "sched:sched_switch",
-                             "-o", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-C", cpu, *event, "-o", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)  # perf opens its buffers; a client started earlier would run unrecorded
     if proc.poll() is not None:
-        print(f"--sched: perf could not record: {proc.stderr.read().strip()[:300]}", file=sys.stderr)
+        print(f"{flag}: perf could not record: {proc.stderr.read().strip()[:300]}", file=sys.stderr)
         return None
     return proc
+
+
+def record_switches(cpu: str, path: Path) -> subprocess.Popen | None:
+    """perf recording every context switch on `cpu`; None where it cannot."""
+    return perf_recorder("--sched", cpu, path, ["-e", "sched:sched_switch"])
+
+
+SAMPLES_PER_S = 10_000
+
+
+def record_samples(cpu: str, path: Path) -> subprocess.Popen | None:
+    """perf sampling what `cpu` runs, SAMPLES_PER_S times a second; None where it cannot."""
+    return perf_recorder("--profile", cpu, path, ["-e", "cpu-clock", "-F", str(SAMPLES_PER_S)])
+
+
+_SAMPLE = re.compile(r"^\s*(\d+)\s+(\d+)\.(\d+):\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$")
+
+
+def parse_samples(script: str, names: dict[int, str] | None = None) -> list[tuple[int, str]]:
+    """`perf script -F tid,time,ip,sym,dso --ns` of cpu-clock samples: (ns, "function (object)"), in
+    time order. A sample of one of `names`' threads other than the loop says which; the idle task's
+    are "(idle)"."""
+    names = names or {}
+    samples = []
+    for line in script.splitlines():
+        m = _SAMPLE.match(line)
+        if not m:
+            continue
+        tid, symbol, where = int(m.group(1)), m.group(4), os.path.basename(m.group(5))
+        if tid == 0:
+            what = "(idle)"
+        else:
+            symbol = re.sub(r"\+0x[0-9a-f]+$", "", symbol)
+            what = f"{symbol} ({where})"
+            thread = names.get(tid)
+            if thread and thread != "the gateway's loop":
+                what = f"{thread}: {what}"
+        samples.append((int(m.group(2)) * 1_000_000_000 + int(m.group(3).ljust(9, "0")[:9]), what))
+    samples.sort(key=lambda s: s[0])
+    return samples
+
+
+def profile_table(pairs: list[tuple[int, int]], samples: list[tuple[int, str]], rows: int = 20) -> list[str]:
+    """The functions the server's CPU ran while the slowest 1 % of orders waited to be read (each
+    sample counted once, however many of those waits it fell in), beside their share of the run's
+    busy samples."""
+    slow = slowest(pairs)
+    if not slow or not samples:
+        return []
+    times = [t for t, _ in samples]
+    inside: set[int] = set()
+    for start, end in slow:
+        inside.update(range(bisect.bisect_left(times, start), bisect.bisect_right(times, end)))
+    during: dict[str, int] = {}
+    for k in inside:
+        during[samples[k][1]] = during.get(samples[k][1], 0) + 1
+    overall: dict[str, int] = {}
+    for _, what in samples:
+        if what != "(idle)":
+            overall[what] = overall.get(what, 0) + 1
+    n, busy = len(inside), sum(overall.values())
+    if not n:
+        return []
+    lines = [f"What the server's CPU ran while the slowest 1 % of orders waited to be read, by function ({n:,} "
+             f"samples at {SAMPLES_PER_S:,}/s in those waits; beside it, the function's share of the run's "
+             f"{busy:,} busy samples):", "",
+             "| function (object) | samples | share of the waits | share of the run |", "|---|---|---|---|"]
+    for what, count in sorted(during.items(), key=lambda kv: -kv[1])[:rows]:
+        run_share = f"{100 * overall[what] / busy:.1f} %" if what in overall and busy else ""
+        lines.append(f"| {what} | {count:,} | {100 * count / n:.1f} % | {run_share} |")
+    return lines
 
 
 def gateway_threads(pid: int) -> dict[int, str]:
@@ -153,12 +257,13 @@ def gateway_threads(pid: int) -> dict[int, str]:
     return names
 
 
-def stop_recording(proc: subprocess.Popen, path: Path, names: dict[int, str]) -> list[tuple[int, str]]:
+def stop_recording(proc: subprocess.Popen, path: Path, names: dict[int, str], fields: str = "time,trace",
+                   parse=parse_switches) -> list[tuple[int, str]]:
     proc.send_signal(2)  # perf writes its file on SIGINT
     proc.wait(30)
-    script = subprocess.run(["perf", "script", "-i", str(path), "-F", "time,trace", "--ns"],
+    script = subprocess.run(["perf", "script", "-i", str(path), "-F", fields, "--ns"],
                             capture_output=True, text=True, timeout=300).stdout
-    return parse_switches(script, names)
+    return parse(script, names)
 
 
 def table(rows: list[tuple[float, ...]]) -> list[str]:
@@ -179,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sched", action="store_true",
                         help="also record the server CPU's context switches (perf) and say what ran while the "
                              "slowest orders waited")
+    parser.add_argument("--profile", action="store_true",
+                        help="also sample the server CPU's functions (perf) and say which ran while the slowest "
+                             "orders waited")
     args = parser.parse_args(argv)
     with off_server_cpu():  # the harness, and perf with it, stay off the server's CPU
         return traced(args)
@@ -193,21 +301,29 @@ def traced(args: argparse.Namespace) -> int:
         gateway = Gateway(args.policy, server_cpu)
     finally:
         del os.environ["BEACON_ORDER_TRACE"]
-    recorder, switches = None, []
+    recorder, sampler, switches, samples = None, None, [], []
     try:
         if args.sched:
             recorder = record_switches(server_cpu, scratch / "sched.data")
+        if args.profile:
+            sampler = record_samples(server_cpu, scratch / "samples.data")
         steal = steal_meter(int(server_cpu))
         result = client(gateway.url, client_cpu, "open", args.rate, args.count, args.warmup, True, "t",
                         extra=("--trace", str(client_file)))
         stolen = steal()
     finally:
+        threads = gateway_threads(server_pid(gateway)) if recorder or sampler else {}
         if recorder is not None:
-            switches = stop_recording(recorder, scratch / "sched.data", gateway_threads(server_pid(gateway)))
+            switches = stop_recording(recorder, scratch / "sched.data", threads)
+        if sampler is not None:
+            samples = stop_recording(sampler, scratch / "samples.data", threads, "tid,time,ip,sym,dso", parse_samples)
         gateway.stop()  # the gateway writes its stamps as it stops
     client_trace, server_trace = json.loads(client_file.read_text()), json.loads(server_file.read_text())
     rows = join(client_trace, server_trace)
-    sched = sched_table(waits(client_trace, server_trace), switches, server_cpu) if switches else []
+    pairs = waits(client_trace, server_trace)
+    sched = sched_table(pairs, switches, server_cpu) if switches else []
+    profile = profile_table(pairs, samples) if samples else []
+    collector = collector_lines(pairs, server_trace.get("collections", []))
     shutil.rmtree(scratch, ignore_errors=True)
     if not rows:
         print("no order was stamped on both sides", file=sys.stderr)
@@ -222,8 +338,10 @@ def traced(args: argparse.Namespace) -> int:
         head += (f" Meanwhile the host took {stolen * 1e3:,.0f} ms of CPU {server_cpu} from this VM (steal, "
                  f"counted in 10 ms ticks); inside the VM a steal looks like the task that was on the CPU running on.")
     lines = [f"# Where the round trip goes ({when})", "", head, ""] + table(rows) + [""]
-    if sched:
-        lines += sched + [""]
+    lines += collector + [""]
+    for part in (sched, profile):
+        if part:
+            lines += part + [""]
     (directory / "trace.md").write_text("\n".join(lines))
     (directory / "trace.json").write_text(json.dumps({"parts": PARTS, "rows": rows, "client": result}))
     print("\n".join(lines[2:]))

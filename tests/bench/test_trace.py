@@ -9,7 +9,10 @@ import shutil
 
 import pytest
 
-from bench.loadgen.trace import PARTS, attribute, gateway_threads, join, main, parse_switches, sched_table, waits
+from bench.loadgen.trace import (
+    PARTS, attribute, collector_lines, gateway_threads, join, main, parse_samples, parse_switches, profile_table,
+    sched_table, waits,
+)
 from gateway.ordertrace import OrderTrace
 
 
@@ -44,7 +47,22 @@ def test_the_gateway_keeps_the_first_stamp_of_each_request_and_writes_them_on_du
     trace.on_answered(["7"])
     trace.dump()
     written = json.loads((tmp_path / "t.json").read_text())
-    assert written == {"received": {"7": 1_500_000_000}, "answered": {"7": first}}
+    assert written == {"received": {"7": 1_500_000_000}, "answered": {"7": first}, "collections": []}
+
+
+def test_the_trace_stamps_each_run_of_the_cyclic_collector_until_it_is_dumped(tmp_path):
+    import gc
+    import time
+
+    trace = OrderTrace(str(tmp_path / "t.json"))
+    before = time.monotonic_ns()
+    gc.collect(1)
+    after = time.monotonic_ns()
+    trace.dump()
+    gc.collect()  # after the dump: no longer watched
+    collections = json.loads((tmp_path / "t.json").read_text())["collections"]
+    assert [c[2] for c in collections if before <= c[0] <= c[1] <= after] == [1]
+    assert trace._on_collector not in gc.callbacks
 
 
 SCRIPT = """\
@@ -86,6 +104,47 @@ def test_waits_pair_the_clients_send_with_the_servers_read():
     assert waits(client, server) == [(1_500, 3_000), (3_100, 4_000)]  # order 2 was never sent
 
 
+def test_the_collector_line_counts_the_slowest_waits_a_collection_overlapped():
+    pairs = [(i * 100, i * 100 + 10) for i in range(99)] + [(10_000, 13_000)]  # the slowest: 3 µs
+    collections = [(-5_000, -1_000, 2),  # before the orders: not counted
+                   (500, 520, 0), (11_000, 12_000, 1)]  # the second overlaps the slowest wait
+    assert collector_lines(pairs, collections) == [
+        "The cyclic collector ran 2 times while the measured orders were under way (generation 0 1 times, 0.0 ms "
+        "in all, the longest 0 µs; generation 1 1 times, 0.0 ms in all, the longest 1 µs); a collection "
+        "overlapped 1 of the slowest 1 waits to be read."]
+    assert collector_lines([], collections) == []
+
+
+SAMPLES = """       0 100.000001000:  ffffffff8224215b pv_native_safe_halt ([kernel.kallsyms])
+       7 100.000002000:  7f00aa000010 __pyx_f_7gateway_2ws_7Session_flush+0x1c (/work/gateway/ws.cpython-311.so)
+       7 100.000003000:  5d9750 [unknown] (/usr/bin/python3.11)
+       9 100.000004000:  ffffffff81000000 ext4_sync_file ([kernel.kallsyms])
+       7 100.000005000:  5d9750 [unknown] (/usr/bin/python3.11)
+"""
+
+
+def test_samples_are_read_in_ns_by_function_and_object_with_other_threads_named():
+    samples = parse_samples(SAMPLES, {7: "the gateway's loop", 9: "gateway thread beacon-fsync"})
+    assert samples == [(BASE + 1_000, "(idle)"),
+                       (BASE + 2_000, "__pyx_f_7gateway_2ws_7Session_flush (ws.cpython-311.so)"),
+                       (BASE + 3_000, "[unknown] (python3.11)"),
+                       (BASE + 4_000, "gateway thread beacon-fsync: ext4_sync_file ([kernel.kallsyms])"),
+                       (BASE + 5_000, "[unknown] (python3.11)")]
+
+
+def test_the_profile_table_counts_each_sample_once_beside_its_share_of_the_run():
+    samples = parse_samples(SAMPLES, {7: "the gateway's loop"})
+    # the slowest wait (2.5 to 5.5 µs) holds three samples; a faster one overlaps it and adds none
+    pairs = [(BASE, BASE + 100) for _ in range(98)] + [(BASE + 2_600, BASE + 3_500), (BASE + 2_500, BASE + 5_500)]
+    lines = profile_table(pairs, samples)
+    assert lines[0].startswith("What the server's CPU ran while the slowest 1 % of orders waited to be read, by "
+                               "function (3 samples at 10,000/s in those waits; beside it, the function's share of "
+                               "the run's 4 busy samples)")
+    assert lines[4] == "| [unknown] (python3.11) | 2 | 66.7 % | 50.0 % |"
+    assert lines[5] == "| ext4_sync_file ([kernel.kallsyms]) | 1 | 33.3 % | 25.0 % |"
+    assert profile_table(pairs, []) == []
+
+
 def _perf_can_record() -> bool:
     if not shutil.which("perf"):
         return False
@@ -96,16 +155,20 @@ def _perf_can_record() -> bool:
         return False
 
 
-def test_the_sched_trace_names_what_ran_on_the_servers_cpu(tmp_path):
+def test_the_sched_trace_and_the_profile_name_what_ran_on_the_servers_cpu(tmp_path):
     """Where perf may record (root here, as in CI), the report says what the server's CPU ran while
-    the slowest orders waited, the gateway's loop among it; elsewhere the trace runs without it."""
-    assert main(["--rate", "2000", "--count", "1000", "--warmup", "50", "--sched", "--out", str(tmp_path)]) == 0
+    the slowest orders waited, the gateway's loop among it, and which functions; elsewhere the
+    trace runs without them. The collector's line is there either way."""
+    assert main(["--rate", "2000", "--count", "1000", "--warmup", "50", "--sched", "--profile",
+                 "--out", str(tmp_path)]) == 0
     report = (tmp_path / "trace.md").read_text()
+    assert re.search(r"The cyclic collector ran [\d,]+ times while the measured orders were under way", report)
     if _perf_can_record():
         assert "What CPU 0 ran while the slowest 1 % of orders waited to be read (10 orders" in report
         assert "| the gateway's loop |" in report
+        assert "What the server's CPU ran while the slowest 1 % of orders waited to be read, by function" in report
     else:
-        assert "What CPU" not in report
+        assert "What CPU" not in report and "by function" not in report
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="threads are listed from Linux's /proc")
