@@ -30,7 +30,10 @@ programs, or nothing (idle, where the wait is the wake-up itself). Recording the
 With `--profile` (the same conditions), perf samples the server's CPU 10,000 times a second, and
 the report adds the functions it was running while the slowest 1 % of orders waited, beside each
 function's share of the whole run: what a stall is made of (a collection, the kernel faulting in
-memory, a table growing), where `--sched` only says which task it was.
+memory, a table growing), where `--sched` only says which task it was. The samples come at a
+steady pace whether the CPU is busy or idle, so a stretch without any is time the CPU did not run:
+the host held it (or, rarely, the guest kernel ran with interrupts off). The report counts those
+stretches and the slowest waits they overlapped: steals far shorter than /proc/stat's 10 ms ticks.
 """
 
 from __future__ import annotations
@@ -212,6 +215,31 @@ def parse_samples(script: str, names: dict[int, str] | None = None) -> list[tupl
     return samples
 
 
+def sample_gaps(samples: list[tuple[int, str]], factor: int = 3) -> list[tuple[int, int]]:
+    """(start, end) ns of each stretch with no sample for over `factor` sampling periods. perf's
+    clock samples the CPU idle or busy alike, so a gap is time the CPU did not run at all: inside
+    a VM, the host running something else on it (a steal too short for /proc/stat's 10 ms ticks)."""
+    limit = factor * 1_000_000_000 // SAMPLES_PER_S
+    return [(samples[i][0], samples[i + 1][0]) for i in range(len(samples) - 1)
+            if samples[i + 1][0] - samples[i][0] > limit]
+
+
+def gap_lines(pairs: list[tuple[int, int]], samples: list[tuple[int, str]]) -> list[str]:
+    """How long the host held the server's CPU while the orders were under way (sample_gaps), and
+    how many of the slowest 1 % of waits such a gap overlapped."""
+    if not pairs or not samples:
+        return []
+    first, last = min(p[0] for p in pairs), max(p[1] for p in pairs)
+    gaps = [(start, end) for start, end in sample_gaps(samples) if end > first and start < last]
+    slow = slowest(pairs)
+    hit = sum(1 for p in slow if any(start < p[1] and end > p[0] for start, end in gaps))
+    longest = max((end - start for start, end in gaps), default=0)
+    return [f"The server's CPU went unsampled (the host held it) {len(gaps):,} times for over "
+            f"{3_000_000 // SAMPLES_PER_S:,} µs while the measured orders were under way, "
+            f"{sum(end - start for start, end in gaps) / 1e6:,.1f} ms in all, the longest {longest / 1e3:,.0f} µs; "
+            f"such a gap overlapped {hit:,} of the slowest {len(slow):,} waits to be read."]
+
+
 def profile_table(pairs: list[tuple[int, int]], samples: list[tuple[int, str]], rows: int = 20) -> list[str]:
     """The functions the server's CPU ran while the slowest 1 % of orders waited to be read (each
     sample counted once, however many of those waits it fell in), beside their share of the run's
@@ -322,7 +350,7 @@ def traced(args: argparse.Namespace) -> int:
     rows = join(client_trace, server_trace)
     pairs = waits(client_trace, server_trace)
     sched = sched_table(pairs, switches, server_cpu) if switches else []
-    profile = profile_table(pairs, samples) if samples else []
+    profile = (gap_lines(pairs, samples) + [""] + profile_table(pairs, samples)) if samples else []
     collector = collector_lines(pairs, server_trace.get("collections", []))
     shutil.rmtree(scratch, ignore_errors=True)
     if not rows:

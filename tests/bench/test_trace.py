@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from bench.loadgen.trace import (
-    PARTS, attribute, collector_lines, gateway_threads, join, main, parse_samples, parse_switches, profile_table,
-    sched_table, waits,
+    PARTS, attribute, collector_lines, gap_lines, gateway_threads, join, main, parse_samples, parse_switches,
+    profile_table, sample_gaps, sched_table, waits,
 )
 from gateway.ordertrace import OrderTrace
 
@@ -145,6 +145,18 @@ def test_the_profile_table_counts_each_sample_once_beside_its_share_of_the_run()
     assert profile_table(pairs, []) == []
 
 
+def test_a_gap_in_the_samples_is_time_the_cpu_did_not_run_and_is_set_beside_the_slowest_waits():
+    # samples every 100 µs (10,000/s), but none from 1,000 to 1,900 µs: 900 µs the CPU did not run
+    times = [BASE + t * 1_000 for t in (0, 100, 200, 300, 1_000, 1_900, 2_000, 2_100, 2_250)]
+    samples = [(t, "(idle)") for t in times]
+    assert sample_gaps(samples) == [(BASE + 300_000, BASE + 1_000_000), (BASE + 1_000_000, BASE + 1_900_000)]
+    pairs = [(BASE + 2_000_000, BASE + 2_010_000) for _ in range(99)] + [(BASE + 1_500_000, BASE + 1_600_000)]
+    assert gap_lines(pairs, samples) == [
+        "The server's CPU went unsampled (the host held it) 1 times for over 300 µs while the measured orders were "
+        "under way, 0.9 ms in all, the longest 900 µs; such a gap overlapped 1 of the slowest 1 waits to be read."]
+    assert gap_lines(pairs, []) == []
+
+
 def _perf_can_record() -> bool:
     if not shutil.which("perf"):
         return False
@@ -167,6 +179,7 @@ def test_the_sched_trace_and_the_profile_name_what_ran_on_the_servers_cpu(tmp_pa
         assert "What CPU 0 ran while the slowest 1 % of orders waited to be read (10 orders" in report
         assert "| the gateway's loop |" in report
         assert "What the server's CPU ran while the slowest 1 % of orders waited to be read, by function" in report
+        assert "The server's CPU went unsampled (the host held it)" in report
     else:
         assert "What CPU" not in report and "by function" not in report
 
