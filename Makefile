@@ -49,7 +49,7 @@ bench: build
 	$(PY) -m bench.loadgen
 # where the round trip goes at 10,000/s, and what the server's CPU ran while the slowest orders
 # waited (the scheduler part where perf may record; docs/benchmarks.md)
-	$(PY) -m bench.loadgen.trace --rate 10000 --count 30000 --sched
+	$(PY) -m bench.loadgen.trace --rate 10000 --count 30000 --sched --profile
 
 # The regression gate: a fresh run of the micro-benchmarks against bench/baseline.json
 # (normalised by a calibration benchmark; tolerance from the baseline runs' own noise), and the
