@@ -141,16 +141,27 @@ def sched_table(pairs: list[tuple[int, int]], switches: list[tuple[int, str]], c
     return lines
 
 
+def under_way(pairs: list[tuple[int, int]], spans: list) -> list:
+    """The spans ((start ns, end ns, ...)) that overlap the time from the first order's send to the
+    last one's read."""
+    first, last = min(p[0] for p in pairs), max(p[1] for p in pairs)
+    return [span for span in spans if span[1] > first and span[0] < last]
+
+
+def overlapped(waits: list[tuple[int, int]], spans: list) -> int:
+    """How many of the waits one of the spans ((start ns, end ns, ...)) overlapped."""
+    return sum(1 for sent, read in waits if any(span[0] < read and span[1] > sent for span in spans))
+
+
 def collector_lines(pairs: list[tuple[int, int]], collections: list[list[int]]) -> list[str]:
     """The cyclic collector's runs while the measured orders were sent and read, and how many of the
     slowest 1 % of waits one of them overlapped. `collections` as the gateway stamps them:
     (start ns, end ns, generation)."""
     if not pairs:
         return []
-    first, last = min(p[0] for p in pairs), max(p[1] for p in pairs)
-    runs = [c for c in collections if c[1] > first and c[0] < last]
+    runs = under_way(pairs, collections)
     slow = slowest(pairs)
-    hit = [p for p in slow if any(start < p[1] and end > p[0] for start, end, _ in runs)]
+    hit = overlapped(slow, runs)
     by_generation = []
     for generation in sorted({g for _, _, g in runs}):
         spans = [(end - start) / 1e3 for start, end, g in runs if g == generation]
@@ -158,7 +169,7 @@ def collector_lines(pairs: list[tuple[int, int]], collections: list[list[int]]) 
                              f"the longest {max(spans):,.0f} µs")
     return [f"The cyclic collector ran {len(runs):,} times while the measured orders were under way"
             + (f" ({'; '.join(by_generation)})" if by_generation else "")
-            + f"; a collection overlapped {len(hit):,} of the slowest {len(slow):,} waits to be read."]
+            + f"; a collection overlapped {hit:,} of the slowest {len(slow):,} waits to be read."]
 
 
 def perf_recorder(flag: str, cpu: str, path: Path, event: list[str]) -> subprocess.Popen | None:
@@ -215,7 +226,10 @@ def parse_samples(script: str, names: dict[int, str] | None = None) -> list[tupl
     return samples
 
 
-def sample_gaps(samples: list[tuple[int, str]], factor: int = 3) -> list[tuple[int, int]]:
+GAP_PERIODS = 3  # a stretch without samples for this many sampling periods is a gap
+
+
+def sample_gaps(samples: list[tuple[int, str]], factor: int = GAP_PERIODS) -> list[tuple[int, int]]:
     """(start, end) ns of each stretch with no sample for over `factor` sampling periods. perf's
     clock samples the CPU idle or busy alike, so a gap is time the CPU did not run at all: inside
     a VM, the host running something else on it (a steal too short for /proc/stat's 10 ms ticks)."""
@@ -229,13 +243,12 @@ def gap_lines(pairs: list[tuple[int, int]], samples: list[tuple[int, str]]) -> l
     how many of the slowest 1 % of waits such a gap overlapped."""
     if not pairs or not samples:
         return []
-    first, last = min(p[0] for p in pairs), max(p[1] for p in pairs)
-    gaps = [(start, end) for start, end in sample_gaps(samples) if end > first and start < last]
+    gaps = under_way(pairs, sample_gaps(samples))
     slow = slowest(pairs)
-    hit = sum(1 for p in slow if any(start < p[1] and end > p[0] for start, end in gaps))
+    hit = overlapped(slow, gaps)
     longest = max((end - start for start, end in gaps), default=0)
     return [f"The server's CPU went unsampled (the host held it) {len(gaps):,} times for over "
-            f"{3_000_000 // SAMPLES_PER_S:,} µs while the measured orders were under way, "
+            f"{GAP_PERIODS * 1_000_000 // SAMPLES_PER_S:,} µs while the measured orders were under way, "
             f"{sum(end - start for start, end in gaps) / 1e6:,.1f} ms in all, the longest {longest / 1e3:,.0f} µs; "
             f"such a gap overlapped {hit:,} of the slowest {len(slow):,} waits to be read."]
 
