@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The order port: the same websocket API on picows, a websocket server written in Cython.
 
 The main port is aiohttp's, and serves the admin API, health, metrics and documents beside
@@ -9,6 +10,9 @@ socket and the session (docs/benchmarks.md has the side-by-side figures and the 
 Everything above the frames is the one Session of gateway/ws.py: login, limits, errors,
 answers, pushes, slow-consumer handling and closing behave the same on both ports.
 Fragmented messages are reassembled, up to the same hard limit as the main port.
+
+The listener is compiled as a typed subclass of picows' WSListener (orderport.pxd): picows calls
+it as C, with no Python frame per read (docs/compiled.md).
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ import collections
 import logging
 import socket
 
-from picows import WSListener, WSMsgType, WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
+import picows.picows as _picows  # its WSListener, which the listener extends
+from picows import WSMsgType, WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 from picows import ws_create_server
 
 from . import protocol as p
 from .ws import Session
 
 log = logging.getLogger("beacon.ws")
-_TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 
 
 class _Socket:
@@ -46,7 +50,7 @@ class _Socket:
             self.transport.disconnect(graceful=False)
 
 
-class OrderPortListener(WSListener):
+class OrderPortListener(_picows.WSListener):
     def __init__(self, gateway, binary: bool):
         self.gateway = gateway
         self.binary = binary
@@ -56,6 +60,7 @@ class OrderPortListener(WSListener):
         self.busy = False
         self.partial: bytearray | None = None  # a fragmented message being reassembled
         self.loop = asyncio.get_running_loop()
+        self._transport = None  # picows' transport, once connected
 
     def on_ws_connected(self, transport) -> None:
         raw = transport.underlying_transport
@@ -68,26 +73,34 @@ class OrderPortListener(WSListener):
         self.socket = _Socket(transport)
         self.session = Session(self.gateway, self.socket, self.binary, f"{peer[0]}:{peer[1]}" if peer else "",
                                transport=raw)
-        self.session.abort = lambda: transport.disconnect(graceful=False)
+        self._transport = transport
+        self.session.abort = self._abort
         self.session.start()
 
+    def _abort(self) -> None:
+        self._transport.disconnect(graceful=False)
+
     def on_ws_frame(self, transport, frame) -> None:
-        """One frame of a read. The journal writes what a read's requests submitted at the read's
-        end, in this loop turn (GroupCommitter.gather): picows marks the read's last frame."""
+        """One frame of a read, as picows gives it: a whole request's payload, and whether the
+        frame is the read's last."""
+        kind = frame.msg_type
+        whole = frame.fin and (kind == WSMsgType.TEXT or kind == WSMsgType.BINARY)
+        self.arrived(transport, frame, frame.get_payload_as_bytes() if whole else None, frame.last_in_buffer)
+
+    def arrived(self, transport, frame, payload, last) -> None:
+        """A frame: `payload` is a whole request's (None for any other frame), `last` whether the
+        read has no frame after it. The journal writes what a read's requests submitted at the
+        read's end, in this loop turn (GroupCommitter.gather): picows marks the read's last frame."""
         committer = self.gateway.committer
         began = committer.gather()  # (False: this read's earlier frames began it)
-        last = frame.last_in_buffer
         if began and not last:
             # a read whose last frame picows does not deliver must not leave the journal
             # gathering: on the next turn, before any other read, this ends it
             # (the listener's loop, kept: asyncio.get_running_loop() costs a getpid system call on 3.11)
-            self.loop.call_soon(committer.gathered)
+            self.loop.call_soon(self._gathered)
         try:
-            kind = frame.msg_type
-            if (kind is _TEXT or kind is _BINARY) and frame.fin and not (self.busy or self.session.closed):
-                # the common case, a whole request, handled here without the calls of _frame and
-                # _handle (this module runs interpreted: each call is a frame of the interpreter)
-                pending = self.session.handle(frame.get_payload_as_bytes())
+            if payload is not None and not (self.busy or self.session.closed):
+                pending = self.session.handle(payload)  # the common case, handled here
                 if pending is not None:
                     self._after_query(pending)
             else:
@@ -95,6 +108,9 @@ class OrderPortListener(WSListener):
         finally:
             if last:
                 committer.gathered()
+
+    def _gathered(self) -> None:
+        self.gateway.committer.gathered()
 
     def _frame(self, transport, frame) -> None:
         kind = frame.msg_type

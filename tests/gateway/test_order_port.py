@@ -129,14 +129,10 @@ async def test_a_read_that_ends_in_a_protocol_error_still_reaches_the_journal(se
     await main.close()
 
 
-class _Frame:
-    """What the listener reads of a picows frame."""
-
-    def __init__(self, payload: bytes, last_in_buffer: bool):
-        self.msg_type, self.fin, self.last_in_buffer, self.payload = WSMsgType.TEXT, True, last_in_buffer, payload
-
-    def get_payload_as_bytes(self) -> bytes:
-        return self.payload
+def _frame(listener, payload: bytes, last_in_buffer: bool) -> None:
+    """A whole request's frame as the listener's on_ws_frame hands it on from picows: its payload,
+    and whether its read ends there (picows' own test frames always end theirs)."""
+    listener.arrived(None, None, payload, last_in_buffer)
 
 
 class _Transport:
@@ -174,16 +170,16 @@ async def test_the_listener_writes_a_read_at_its_last_frame_and_a_read_that_neve
         listener.session.client = gateway.clients[ALICE[0]]
         journal = gateway.committer.journal
         # one read of two frames: nothing is written at the first, both at the last, in this turn
-        listener.on_ws_frame(None, _Frame(_order("r1"), last_in_buffer=False))
+        _frame(listener, _order("r1"), last_in_buffer=False)
         first = journal.seq
         assert journal.written_seq < first
-        listener.on_ws_frame(None, _Frame(_order("r2"), last_in_buffer=True))
+        _frame(listener, _order("r2"), last_in_buffer=True)
         assert journal.written_seq >= first + 1 and gateway.committer.safe_seq >= first + 1
         assert not gateway.committer._gathering
         await gateway.settled()  # (the broker's acknowledgements of both: no write is due now)
         assert not gateway.committer._scheduled
         # a read whose last frame never comes: written on the next turn all the same
-        listener.on_ws_frame(None, _Frame(_order("r3"), last_in_buffer=False))
+        _frame(listener, _order("r3"), last_in_buffer=False)
         third = journal.seq
         assert journal.written_seq < third
         await asyncio.sleep(0)
