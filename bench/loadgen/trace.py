@@ -272,8 +272,9 @@ def profile_table(pairs: list[tuple[int, int]], samples: list[tuple[int, str]], 
         if what != "(idle)":
             overall[what] = overall.get(what, 0) + 1
     n, busy = len(inside), sum(overall.values())
-    if not n:
-        return []
+    if not n:  # short waits between samples (a short run at a low rate): said, not left out
+        return [f"What the server's CPU ran while the slowest 1 % of orders waited to be read, by function: no "
+                f"sample fell in those {len(slow):,} waits ({SAMPLES_PER_S:,} samples a second)."]
     lines = [f"What the server's CPU ran while the slowest 1 % of orders waited to be read, by function ({n:,} "
              f"samples at {SAMPLES_PER_S:,}/s in those waits; beside it, the function's share of the run's "
              f"{busy:,} busy samples):", "",

@@ -143,6 +143,11 @@ def test_the_profile_table_counts_each_sample_once_beside_its_share_of_the_run()
     assert lines[4] == "| [unknown] (python3.11) | 2 | 66.7 % | 50.0 % |"
     assert lines[5] == "| ext4_sync_file ([kernel.kallsyms]) | 1 | 33.3 % | 25.0 % |"
     assert profile_table(pairs, []) == []
+    # waits that fell between samples: said so (a short traced run at a low rate can have them)
+    between = [(BASE + 1_100, BASE + 1_200) for _ in range(100)]
+    assert profile_table(between, samples) == [
+        "What the server's CPU ran while the slowest 1 % of orders waited to be read, by function: no sample fell "
+        "in those 1 waits (10,000 samples a second)."]
 
 
 def test_a_gap_in_the_samples_is_time_the_cpu_did_not_run_and_is_set_beside_the_slowest_waits():
