@@ -16,7 +16,7 @@ from gateway.ws cimport Session
 cdef class OrderPortListener(_picows.WSListener):
     cdef public Gateway gateway
     cdef public Session session
-    cdef public object socket, inbox, partial, loop, _transport
+    cdef public object socket, inbox, partial, loop
     cdef public bint binary, busy
 
     cpdef on_ws_connected(self, _picows.WSTransport transport)

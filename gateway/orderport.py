@@ -60,7 +60,6 @@ class OrderPortListener(_picows.WSListener):
         self.busy = False
         self.partial: bytearray | None = None  # a fragmented message being reassembled
         self.loop = asyncio.get_running_loop()
-        self._transport = None  # picows' transport, once connected
 
     def on_ws_connected(self, transport) -> None:
         raw = transport.underlying_transport
@@ -73,12 +72,11 @@ class OrderPortListener(_picows.WSListener):
         self.socket = _Socket(transport)
         self.session = Session(self.gateway, self.socket, self.binary, f"{peer[0]}:{peer[1]}" if peer else "",
                                transport=raw)
-        self._transport = transport
         self.session.abort = self._abort
         self.session.start()
 
     def _abort(self) -> None:
-        self._transport.disconnect(graceful=False)
+        self.socket.transport.disconnect(graceful=False)
 
     def on_ws_frame(self, transport, frame) -> None:
         """One frame of a read, as picows gives it: a whole request's payload, and whether the

@@ -54,6 +54,7 @@ from bench.report import percentile
 
 from .__main__ import PLACEMENTS, RESULTS, Gateway, client, off_server_cpu, server_pid, steal_meter
 
+LOOP = "the gateway's loop"  # how the reports name the gateway's loop thread
 PARTS = ("total", "send lag", "to the server", "server", "back")
 PERCENTILES = (50, 90, 99, 99.9)
 
@@ -219,7 +220,7 @@ def parse_samples(script: str, names: dict[int, str] | None = None) -> list[tupl
             symbol = re.sub(r"\+0x[0-9a-f]+$", "", symbol)
             what = f"{symbol} ({where})"
             thread = names.get(tid)
-            if thread and thread != "the gateway's loop":
+            if thread and thread != LOOP:
                 what = f"{thread}: {what}"
         samples.append((int(m.group(2)) * 1_000_000_000 + int(m.group(3).ljust(9, "0")[:9]), what))
     samples.sort(key=lambda s: s[0])
@@ -288,7 +289,7 @@ def profile_table(pairs: list[tuple[int, int]], samples: list[tuple[int, str]], 
 def gateway_threads(pid: int) -> dict[int, str]:
     """The gateway's threads by id: its loop runs on the process's first thread, which keeps the
     process's name ("python"), so it is named here; the others by their kernel names."""
-    names = {pid: "the gateway's loop"}
+    names = {pid: LOOP}
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
             if int(tid) != pid:
