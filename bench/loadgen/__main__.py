@@ -35,6 +35,7 @@ from hdrh.histogram import HdrHistogram
 
 from tests.gateway.harness import ADMIN, ALICE, ROOT, Server
 
+from . import stalls
 from .echo import MAX_PUSH_BYTES, MAX_WORK_US
 
 RESULTS = Path(__file__).parents[1] / "results" / "loadgen"
@@ -350,7 +351,7 @@ def run_alternated(rate: float, count: int, warmup: int, targets: list[str], rou
             lat = result["latency_us"]
             print(f"  round {k} {target:20} p50 {lat['p50']:8.0f} µs  p99 {lat['p99']:8.0f} µs  "
                   f"server CPU {result['server_cpu_us_per_answer']:.0f} µs/answer  "
-                  f"host took {result.get('server_cpu_stolen_ms', '?')} ms", flush=True)
+                  f"host took {result.get('server_cpu_stolen_ms', '?')} ms  {stall_cell(result)}", flush=True)
     return out
 
 
@@ -389,8 +390,9 @@ def _median(values: list[float]) -> float:
 
 def alternated_table(alternated: list[dict]) -> list[str]:
     lines = ["| round | target | p50 | p90 | p99 | p99.9 | max | p50 / aiohttp echo | p99 / aiohttp echo "
-             "| server CPU µs per answer (busy) | host took the server's CPU (steal), ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| server CPU µs per answer (busy) | host took the server's CPU (steal), ms "
+             f"| stalls: count, orders over {stalls.STALL_US} µs, of the slowest 1 % in their wakes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for k in sorted({r["round"] for r in alternated}):
         rows = [r for r in alternated if r["round"] == k]
         echo = next((r for r in rows if r["target"] == "echo-aiohttp"), None)
@@ -400,8 +402,17 @@ def alternated_table(alternated: list[dict]) -> list[str]:
             r99 = f"{lat['p99'] / echo['latency_us']['p99']:.2f}x" if echo else ""
             lines.append(f"| {k} | {r['target']} | {lat['p50']:.0f} | {lat['p90']:.0f} | {lat['p99']:.0f} | "
                          f"{lat['p99.9']:.0f} | {lat['max']:.0f} | {r50} | {r99} | {r['server_cpu_us_per_answer']:.0f} "
-                         f"({r['server_cpu_busy']:.0%}) | {r.get('server_cpu_stolen_ms', '')} |")
+                         f"({r['server_cpu_busy']:.0%}) | {r.get('server_cpu_stolen_ms', '')} | {stall_cell(r)} |")
     return lines
+
+
+def stall_cell(result: dict) -> str:
+    """A run's stalls in short: how many, the orders they held past STALL_US, and how many of the
+    slowest 1 % were in their wakes (bench.loadgen.stalls)."""
+    s = result.get("stalls")
+    if not s:
+        return ""
+    return f"{s['stalls']}, {s['orders_over_us']}, {s['slowest_1pct_in_wakes']} of {s['slowest_1pct']}"
 
 
 def run_scenarios(count: int, warmup: int, rate: float, policies: list[str]) -> list[dict]:

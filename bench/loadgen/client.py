@@ -30,6 +30,8 @@ from picows import WSListener, WSMsgType, ws_connect
 
 from gateway.auth import sign
 
+from . import stalls
+
 PERCENTILES = (50, 90, 99, 99.9, 99.99)
 
 
@@ -80,6 +82,7 @@ class Run:
             self.key, self.expect_type = "req_id", "new_order"
         self.payloads = order_payloads(self.n, args.account, self.tag, args.scenario, args.fill_price)
         self.start_ns = [0] * self.n
+        self.latency_ns = [0] * self.n  # each answered message's, for the run's stalls (bench.loadgen.stalls)
         self.done = [False] * self.n
         self.received = self.errors = 0
         self.histogram = HdrHistogram(1_000, 60_000_000_000, 3)  # 1 µs .. 60 s, in ns
@@ -127,7 +130,8 @@ class Run:
             self.errors += 1
             self.first_error = self.first_error or payload.decode()[:300]
         if i >= self.args.warmup:
-            self.histogram.record_value(max(1_000, now - self.start_ns[i]))
+            self.latency_ns[i] = latency = max(1_000, now - self.start_ns[i])
+            self.histogram.record_value(latency)
         if self.closed_future is not None and not self.closed_future.done():
             self.closed_future.set_result(None)
         if self.received == self.n and not self.all_done.done():
@@ -175,6 +179,12 @@ class Run:
         if refused:
             raise SystemExit(f"placing the orders to cancel failed: {refused[0]}")
         self.early.clear()
+
+    def answered_in_order(self) -> tuple[list[int], list[float]]:
+        """The measured, answered messages' due times (ns) and latencies (µs), in send order."""
+        w = self.args.warmup
+        return ([self.start_ns[i] for i in range(w, self.n) if self.latency_ns[i]],
+                [self.latency_ns[i] / 1000 for i in range(w, self.n) if self.latency_ns[i]])
 
     # ------------------------------------------------------------------ sending
     async def send_open(self, transport) -> int:
@@ -254,7 +264,9 @@ class Run:
             "latency_us": {**{f"p{p}": h.get_value_at_percentile(p) / 1000 for p in PERCENTILES},
                            "max": h.get_max_value() / 1000, "mean": round(h.get_mean_value() / 1000, 1),
                            "samples": h.get_total_count()},
-            "histogram": h.encode().decode(),  # HdrHistogram's own compressed base64 form
+            "histogram": h.encode().decode(),
+            # the host's holds on the CPUs, as this run's orders met them (open loop)
+            "stalls": stalls.summary(*self.answered_in_order()),  # HdrHistogram's own compressed base64 form
             # how late the client sent (open loop; part of every latency above, by design): a check
             # that the client, not the server, is not what the tail measures
             "send_lag_us": {"p50": self.send_lag.get_value_at_percentile(50) / 1000,

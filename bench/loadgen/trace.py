@@ -52,6 +52,7 @@ from pathlib import Path
 
 from bench.report import percentile
 
+from . import stalls
 from .__main__ import PLACEMENTS, RESULTS, Gateway, client, off_server_cpu, server_pid, steal_meter
 
 LOOP = "the gateway's loop"  # how the reports name the gateway's loop thread
@@ -382,6 +383,7 @@ def traced(args: argparse.Namespace) -> int:
                  f"counted in 10 ms ticks); inside the VM a steal looks like the task that was on the CPU running on.")
     lines = [f"# Where the round trip goes ({when})", "", head, ""] + table(rows) + [""]
     lines += collector + [""]
+    lines += [f"The stalls the client met (bench.loadgen.stalls): {stalls.describe(result['stalls'])}", ""]
     for part in (sched, profile):
         if part:
             lines += part + [""]

@@ -25,6 +25,7 @@ def test_the_trace_splits_every_order_into_parts_that_add_up(tmp_path):
         assert min(lag, to_server, server, back) >= 0  # one clock, each side stamped before it hands on
     report = (tmp_path / "trace.md").read_text()
     assert "| p99 |" in report and "| percentile | total | send lag | to the server | server | back |" in report
+    assert re.search(r"The stalls the client met \(bench.loadgen.stalls\): (no stall|\d+ stalls)", report)
     if os.path.exists("/proc/stat"):  # what the host took of the server's CPU meanwhile, in ms
         assert re.search(r"Meanwhile the host took [\d,]+ ms of CPU 0 from this VM \(steal", report)
 

@@ -1,0 +1,86 @@
+"""Stalls: stretches in which every order waited, whatever server was answering.
+
+On this VM the host now and then holds one of the two vCPUs for 0.3-3 ms. Inside the VM the
+task that was running seems to run on, and /proc/stat's steal counter (10 ms ticks) misses
+most of these holds. An open-loop run sees each one as a stall: the orders due while it lasted
+all wait for its end, so a 2 ms hold at 10,000 orders/s puts 20 orders past 500 µs at once, and
+more while the server drains the backlog it left.
+
+A run's stalls are counted from its own per-order latencies, for the echo and the gateway alike,
+so a round's figures say how much of its tail the host made (docs/benchmarks.md, "the host's
+100 ms beat"):
+
+- a stall begins at an order that waited over STALL_US when the one before it did not;
+- its wake runs on until an order is back under twice the run's median latency;
+- the holds come on a beat: their starts fall at one point of a BEAT_MS period, so the
+  report says how many began within BEAT_TOLERANCE_MS of the most common point.
+"""
+
+from __future__ import annotations
+
+STALL_US = 500  # an order that waited this long (µs) was held up by a stall, not by its own work
+BEAT_MS = 100  # the period the host's holds keep to (measured: docs/benchmarks.md)
+BEAT_TOLERANCE_MS = 1.0  # a stall began "on the beat" within this much of the most common point
+
+
+def stall_starts(latency_us: list[float]) -> list[int]:
+    """Indexes (in send order) of the orders that began a stall."""
+    return [i for i, value in enumerate(latency_us)
+            if value > STALL_US and (i == 0 or latency_us[i - 1] <= STALL_US)]
+
+
+def wakes(latency_us: list[float]) -> list[tuple[int, int]]:
+    """(first, past the last) index of each stall's wake: from the order that began it until an
+    order is back under twice the run's median latency."""
+    if not latency_us:
+        return []
+    ordered = sorted(latency_us)
+    settled = 2 * ordered[len(ordered) // 2]
+    spans = []
+    for start in stall_starts(latency_us):
+        if spans and start < spans[-1][1]:
+            continue  # (a second hold inside the first one's wake belongs to it)
+        end = start + 1
+        while end < len(latency_us) and latency_us[end] > settled:
+            end += 1
+        spans.append((start, end))
+    return spans
+
+
+def on_one_beat(starts_ms: list[float], period_ms: float = BEAT_MS,
+                tolerance_ms: float = BEAT_TOLERANCE_MS) -> int:
+    """How many of these start times (ms) fall within tolerance_ms of one point of a period_ms
+    beat: the most such points share, over every start taken as the point."""
+    phases = [t % period_ms for t in starts_ms]
+    best = 0
+    for point in phases:
+        near = sum(1 for p in phases if min(abs(p - point), period_ms - abs(p - point)) <= tolerance_ms)
+        best = max(best, near)
+    return best
+
+
+def summary(due_ns: list[int], latency_us: list[float]) -> dict:
+    """A run's stalls, from its measured orders' due times (ns) and latencies (µs), in send order:
+    {"stalls", "orders_over_us", "on_one_beat", "slowest_1pct", "slowest_1pct_in_wakes"}."""
+    starts = stall_starts(latency_us)
+    spans = wakes(latency_us)
+    in_wake = bytearray(len(latency_us))
+    for first, end in spans:
+        in_wake[first:end] = b"\x01" * (end - first)
+    slowest = sorted(range(len(latency_us)), key=lambda i: -latency_us[i])[:max(1, len(latency_us) // 100)]
+    return {
+        "stalls": len(starts),
+        "orders_over_us": sum(1 for value in latency_us if value > STALL_US),
+        "on_one_beat": on_one_beat([due_ns[i] / 1e6 for i in starts]),
+        "slowest_1pct": len(slowest),
+        "slowest_1pct_in_wakes": sum(in_wake[i] for i in slowest),
+    }
+
+
+def describe(s: dict) -> str:
+    """One line for a report."""
+    if not s["stalls"]:
+        return f"no stall: no order waited over {STALL_US} µs."
+    return (f"{s['stalls']} stalls ({s['orders_over_us']} orders waited over {STALL_US} µs; "
+            f"{s['on_one_beat']} of the stalls began on one {BEAT_MS} ms beat); "
+            f"{s['slowest_1pct_in_wakes']} of the slowest {s['slowest_1pct']} orders were in their wakes.")
