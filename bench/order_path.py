@@ -85,6 +85,26 @@ async def started_gateway(policy: str, directory: str) -> Gateway:
     return gateway
 
 
+class Young:
+    """What the orders leave for the cyclic collector: the objects it tracks that they make and keep.
+    Generation 0's count goes up with each such object made and down with each freed, and every
+    700 of them start a collection, which stops the loop (and sets the count back to zero); so
+    the objects kept are the counts each collection found, plus the count at the end. The order
+    path should keep none (docs/benchmarks.md, "the host's 100 ms beat")."""
+
+    def __init__(self):
+        self.objects = -gc.get_count()[0]
+        gc.callbacks.append(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.objects += gc.get_count()[0]
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._on_collection)
+        self.objects += gc.get_count()[0]
+
+
 async def measure(policy: str, batch: int, orders: int, reps: int, warmup: int = WARMUP) -> dict:
     directory = tempfile.mkdtemp(prefix="beacon-order-path-")
     gateway = await started_gateway(policy, directory)
@@ -105,18 +125,21 @@ async def measure(policy: str, batch: int, orders: int, reps: int, warmup: int =
 
     await play(order_frames(warmup))
     cpu_us = []
+    young = Young()
     for rep in range(reps):
         frames = order_frames(orders, warmup + rep * orders)
         gc.collect()
         before = time.thread_time()
         await play(frames)
         cpu_us.append((time.thread_time() - before) / orders * 1e6)
+    young.stop()
     sent = session.seq - 1  # all but the hello
     await gateway.stop()
     shutil.rmtree(directory, ignore_errors=True)
     total = warmup + reps * orders
     return {"policy": policy, "batch": batch, "orders": orders, "cpu_us_per_order": cpu_us,
             "min": min(cpu_us), "median": statistics.median(cpu_us), "messages_per_order": sent / total,
+            "young_objects_per_order": young.objects / (reps * orders),
             "writes_per_batch": (transport.writes - 1) / (total / batch)}  # the hello had its own write
 
 
@@ -135,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"order path, fsync {result['policy']}, {result['batch']} orders per turn: "
           f"min {result['min']:.1f} µs CPU per order, median {result['median']:.1f} "
           f"({' '.join(f'{x:.1f}' for x in result['cpu_us_per_order'])}); "
-          f"{result['messages_per_order']:.2f} messages and {result['writes_per_batch']:.1f} writes per batch")
+          f"{result['messages_per_order']:.2f} messages and {result['writes_per_batch']:.1f} writes per batch; "
+          f"{result['young_objects_per_order']:.3f} objects left per order for the cyclic collector")
     return 0
 
 

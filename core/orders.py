@@ -109,7 +109,10 @@ class OrderRegistry:
         # Sharded: these gain an entry with every order (or fill) of the day, and a plain dict's
         # resize at a million entries stops the loop for tens of milliseconds (core/shardmap.py).
         self.orders: ShardedDict = ShardedDict()  # order id -> record; records() for them in order
-        self.by_client_id: ShardedDict = ShardedDict()  # (account, client order id) -> order id
+        # account -> its client order ids -> order id. Per account rather than keyed by an
+        # (account, client order id) tuple: a table of strings to ints is one the cyclic collector
+        # leaves alone, where tuples as keys made it walk every entry (core/shardmap.py, ShardedSet).
+        self._by_client_id: dict[int, ShardedDict] = {}
         self.fills: list[FillRecord] = []
         self.exec_ids: ShardedSet = ShardedSet()
         self._open: dict[int, ShardedDict] = {}  # account -> its open orders by id
@@ -118,7 +121,10 @@ class OrderRegistry:
         order, account, client_order_id = record.order, record.account, record.client_order_id  # read once
         self.orders.put(order, record)
         if client_order_id is not None:
-            self.by_client_id.put((account, client_order_id), order)
+            ids = self._by_client_id.get(account)
+            if ids is None:
+                ids = self._by_client_id[account] = ShardedDict(shards=ACCOUNT_SHARDS)
+            ids.put(client_order_id, order)
         if record.state in _OPEN:
             book = self._open.get(account)
             if book is None:
@@ -133,7 +139,8 @@ class OrderRegistry:
         return sorted(found, key=_order_id)
 
     def find(self, account: int, client_order_id: str) -> OrderRecord | None:
-        order = self.by_client_id.get((account, client_order_id))
+        ids = self._by_client_id.get(account)
+        order = None if ids is None else ids.get(client_order_id)
         return None if order is None else self.orders.get(order)
 
     def move(self, order: int, event: str) -> OrderRecord:
@@ -192,7 +199,7 @@ class OrderRegistry:
     def roll(self) -> None:
         """A new trading day: day orders are over, and today's book starts empty."""
         self.orders.clear()
-        self.by_client_id.clear()
+        self._by_client_id.clear()
         self.fills.clear()
         self.exec_ids.clear()
         self._open.clear()

@@ -29,9 +29,9 @@ cdef class ShardedDict(_Shards):
 
 @cython.final
 cdef class ShardedSet(_Shards):
-    @cython.locals(shard=set)
+    @cython.locals(shard=dict)
     cpdef bint has(self, item) except -1
-    @cython.locals(i=Py_ssize_t, n=Py_ssize_t, added=Py_ssize_t, shard=set)
+    @cython.locals(i=Py_ssize_t, n=Py_ssize_t, added=Py_ssize_t, shard=dict)
     cpdef bint add(self, item) except -1
-    @cython.locals(n=Py_ssize_t, shard=set)
+    @cython.locals(shard=dict)
     cpdef discard(self, item)

@@ -148,7 +148,14 @@ class ShardedDict(_Shards):
 
 
 class ShardedSet(_Shards):
-    """A set in shards (see the module). The hot path calls has and add."""
+    """A set in shards (see the module). The hot path calls has and add.
+
+    Its shards are dicts whose values are all None, not sets: the cyclic collector walks every
+    entry of a set, which it must track, but leaves alone a dict that holds only untracked
+    objects (ints, strings), and these tables hold order ids and exec ids by the day. Made young
+    after the server's gc.freeze() and grown to thousands of entries before their first
+    collection of generation 1 moved them on, sets made that collection take 2-3 ms
+    (docs/benchmarks.md, "the host's 100 ms beat")."""
 
     def __init__(self, items=(), shards=DAY_SHARDS):
         _Shards.__init__(self, shards)
@@ -164,19 +171,17 @@ class ShardedSet(_Shards):
         i = shard_of(item, self._mask)
         shard = self._shards[i]
         if shard is None:
-            shard = self._shards[i] = set()
+            shard = self._shards[i] = {}
         n = len(shard)
-        shard.add(item)
+        shard[item] = None
         added = len(shard) - n
         self._len += added
         return added == 1
 
     def discard(self, item):
         shard = self._shards[shard_of(item, self._mask)]
-        if shard is not None:
-            n = len(shard)
-            shard.discard(item)
-            self._len -= n - len(shard)
+        if shard is not None and shard.pop(item, _MISSING) is not _MISSING:
+            self._len -= 1
 
     def remove(self, item):
         if not self.has(item):

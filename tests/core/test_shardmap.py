@@ -128,3 +128,19 @@ def test_they_pass_for_what_they_behave_as():
     assert ShardedDict({1: 2}) != {1: 3} and ShardedDict({1: 2}) != {1: 2, 3: 4}
     assert ShardedSet([1]) != {2} and ShardedSet([1]) != [1]
     assert repr(ShardedDict({1: 2})) == "ShardedDict({1: 2})" and repr(ShardedSet([5])) == "ShardedSet({5})"
+
+
+@pytest.mark.parametrize("module", ["compiled", "plain"])
+def test_a_set_of_ids_gives_the_cyclic_collector_nothing_to_walk(module):
+    """A set of order ids or exec ids grows all day; the collector must walk every entry of a
+    Python set, but leaves alone a dict that holds only ints and strings: the shards are those."""
+    import gc
+
+    table = (ShardedSet if module == "compiled" else _plain_python().ShardedSet)(range(5_000))
+    for k in range(100):
+        table.add(f"exec-{k}")
+    table.discard(7)
+    shards = [shard for shard in table._shards if shard is not None]
+    assert shards and not any(gc.is_tracked(shard) for shard in shards)
+    assert len(table) == 5_099 and 7 not in table and 8 in table and "exec-3" in table
+    assert table.add("exec-3") is False and table.add("exec-100") is True and len(table) == 5_100
