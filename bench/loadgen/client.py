@@ -264,9 +264,9 @@ class Run:
             "latency_us": {**{f"p{p}": h.get_value_at_percentile(p) / 1000 for p in PERCENTILES},
                            "max": h.get_max_value() / 1000, "mean": round(h.get_mean_value() / 1000, 1),
                            "samples": h.get_total_count()},
-            "histogram": h.encode().decode(),
+            "histogram": h.encode().decode(),  # HdrHistogram's own compressed base64 form
             # the host's holds on the CPUs, as this run's orders met them (open loop)
-            "stalls": stalls.summary(*self.answered_in_order()),  # HdrHistogram's own compressed base64 form
+            "stalls": stalls.summary(*self.answered_in_order()),
             # how late the client sent (open loop; part of every latency above, by design): a check
             # that the client, not the server, is not what the tail measures
             "send_lag_us": {"p50": self.send_lag.get_value_at_percentile(50) / 1000,
