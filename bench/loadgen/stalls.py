@@ -10,7 +10,9 @@ A run's stalls are counted from its own per-order latencies, for the echo and th
 so a round's figures say how much of its tail the host made (docs/benchmarks.md, "the host's
 100 ms beat"):
 
-- a stall begins at an order that waited over STALL_US when the one before it did not;
+- a stall begins at an order held up (it waited over STALL_US, and over STALL_MEDIANS times the
+  run's median: a target whose every order waits on a disk is not stalling all the time) when
+  the one before it was not;
 - its wake runs on until an order is back under twice the run's median latency;
 - the holds come on a beat: their starts fall at one point of a BEAT_MS period, so the
   report says how many began within BEAT_TOLERANCE_MS of the most common point.
@@ -19,23 +21,31 @@ so a round's figures say how much of its tail the host made (docs/benchmarks.md,
 from __future__ import annotations
 
 STALL_US = 500  # an order that waited this long (µs) was held up by a stall, not by its own work
+STALL_MEDIANS = 4  # ... if that is also this many times the run's median latency
 BEAT_MS = 100  # the period the host's holds keep to (measured: docs/benchmarks.md)
 BEAT_TOLERANCE_MS = 1.0  # a stall began "on the beat" within this much of the most common point
 
 
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2] if values else 0.0
+
+
+def held_over(latency_us: list[float]) -> float:
+    """The latency (µs) past which this run's orders count as held up by a stall."""
+    return max(STALL_US, STALL_MEDIANS * _median(latency_us))
+
+
 def stall_starts(latency_us: list[float]) -> list[int]:
     """Indexes (in send order) of the orders that began a stall."""
+    held = held_over(latency_us)
     return [i for i, value in enumerate(latency_us)
-            if value > STALL_US and (i == 0 or latency_us[i - 1] <= STALL_US)]
+            if value > held and (i == 0 or latency_us[i - 1] <= held)]
 
 
 def wakes(latency_us: list[float]) -> list[tuple[int, int]]:
     """(first, past the last) index of each stall's wake: from the order that began it until an
     order is back under twice the run's median latency."""
-    if not latency_us:
-        return []
-    ordered = sorted(latency_us)
-    settled = 2 * ordered[len(ordered) // 2]
+    settled = 2 * _median(latency_us)
     spans = []
     for start in stall_starts(latency_us):
         if spans and start < spans[-1][1]:
@@ -61,7 +71,8 @@ def on_one_beat(starts_ms: list[float], period_ms: float = BEAT_MS,
 
 def summary(due_ns: list[int], latency_us: list[float]) -> dict:
     """A run's stalls, from its measured orders' due times (ns) and latencies (µs), in send order:
-    {"stalls", "orders_over_us", "on_one_beat", "slowest_1pct", "slowest_1pct_in_wakes"}."""
+    {"held_over_us", "stalls", "orders_held", "on_one_beat", "slowest_1pct", "slowest_1pct_in_wakes"}."""
+    held = held_over(latency_us)
     starts = stall_starts(latency_us)
     spans = wakes(latency_us)
     in_wake = bytearray(len(latency_us))
@@ -69,8 +80,9 @@ def summary(due_ns: list[int], latency_us: list[float]) -> dict:
         in_wake[first:end] = b"\x01" * (end - first)
     slowest = sorted(range(len(latency_us)), key=lambda i: -latency_us[i])[:max(1, len(latency_us) // 100)]
     return {
+        "held_over_us": round(held),
         "stalls": len(starts),
-        "orders_over_us": sum(1 for value in latency_us if value > STALL_US),
+        "orders_held": sum(1 for value in latency_us if value > held),
         "on_one_beat": on_one_beat([due_ns[i] / 1e6 for i in starts]),
         "slowest_1pct": len(slowest),
         "slowest_1pct_in_wakes": sum(in_wake[i] for i in slowest),
@@ -80,7 +92,7 @@ def summary(due_ns: list[int], latency_us: list[float]) -> dict:
 def describe(s: dict) -> str:
     """One line for a report."""
     if not s["stalls"]:
-        return f"no stall: no order waited over {STALL_US} µs."
-    return (f"{s['stalls']} stalls ({s['orders_over_us']} orders waited over {STALL_US} µs; "
+        return f"no stall: no order waited over {s['held_over_us']:,} µs."
+    return (f"{s['stalls']} stalls ({s['orders_held']} orders waited over {s['held_over_us']:,} µs; "
             f"{s['on_one_beat']} of the stalls began on one {BEAT_MS} ms beat); "
             f"{s['slowest_1pct_in_wakes']} of the slowest {s['slowest_1pct']} orders were in their wakes.")
