@@ -42,12 +42,12 @@ def stall_starts(latency_us: list[float]) -> list[int]:
             if value > held and (i == 0 or latency_us[i - 1] <= held)]
 
 
-def wakes(latency_us: list[float]) -> list[tuple[int, int]]:
-    """(first, past the last) index of each stall's wake: from the order that began it until an
-    order is back under twice the run's median latency."""
+def wakes(latency_us: list[float], starts: list[int] | None = None) -> list[tuple[int, int]]:
+    """(first, past the last) index of each stall's wake: from the order that began it (`starts`,
+    when the caller has them already) until an order is back under twice the run's median latency."""
     settled = 2 * _median(latency_us)
     spans = []
-    for start in stall_starts(latency_us):
+    for start in stall_starts(latency_us) if starts is None else starts:
         if spans and start < spans[-1][1]:
             continue  # (a second hold inside the first one's wake belongs to it)
         end = start + 1
@@ -74,7 +74,7 @@ def summary(due_ns: list[int], latency_us: list[float]) -> dict:
     {"held_over_us", "stalls", "orders_held", "on_one_beat", "slowest_1pct", "slowest_1pct_in_wakes"}."""
     held = held_over(latency_us)
     starts = stall_starts(latency_us)
-    spans = wakes(latency_us)
+    spans = wakes(latency_us, starts)
     in_wake = bytearray(len(latency_us))
     for first, end in spans:
         in_wake[first:end] = b"\x01" * (end - first)
