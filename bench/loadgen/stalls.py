@@ -20,32 +20,38 @@ so a round's figures say how much of its tail the host made (docs/benchmarks.md,
 
 from __future__ import annotations
 
+from bench.report import percentile
+
 STALL_US = 500  # an order that waited this long (µs) was held up by a stall, not by its own work
 STALL_MEDIANS = 4  # ... if that is also this many times the run's median latency
 BEAT_MS = 100  # the period the host's holds keep to (measured: docs/benchmarks.md)
 BEAT_TOLERANCE_MS = 1.0  # a stall began "on the beat" within this much of the most common point
 
 
-def _median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2] if values else 0.0
+def _median(latency_us: list[float]) -> float:
+    return percentile(latency_us, 0.5) if latency_us else 0.0
 
 
-def held_over(latency_us: list[float]) -> float:
-    """The latency (µs) past which this run's orders count as held up by a stall."""
-    return max(STALL_US, STALL_MEDIANS * _median(latency_us))
+def held_over(latency_us: list[float], median: float | None = None) -> float:
+    """The latency (µs) past which this run's orders count as held up by a stall (`median`: the
+    run's median latency, when the caller has it already)."""
+    return max(STALL_US, STALL_MEDIANS * (_median(latency_us) if median is None else median))
 
 
-def stall_starts(latency_us: list[float]) -> list[int]:
-    """Indexes (in send order) of the orders that began a stall."""
-    held = held_over(latency_us)
+def stall_starts(latency_us: list[float], held: float | None = None) -> list[int]:
+    """Indexes (in send order) of the orders that began a stall (`held`: held_over's figure, when
+    the caller has it already)."""
+    held = held_over(latency_us) if held is None else held
     return [i for i, value in enumerate(latency_us)
             if value > held and (i == 0 or latency_us[i - 1] <= held)]
 
 
-def wakes(latency_us: list[float], starts: list[int] | None = None) -> list[tuple[int, int]]:
-    """(first, past the last) index of each stall's wake: from the order that began it (`starts`,
-    when the caller has them already) until an order is back under twice the run's median latency."""
-    settled = 2 * _median(latency_us)
+def wakes(latency_us: list[float], starts: list[int] | None = None,
+          median: float | None = None) -> list[tuple[int, int]]:
+    """(first, past the last) index of each stall's wake: from the order that began it until an
+    order is back under twice the run's median latency (`starts` and `median`, when the caller
+    has them already)."""
+    settled = 2 * (_median(latency_us) if median is None else median)
     spans = []
     for start in stall_starts(latency_us) if starts is None else starts:
         if spans and start < spans[-1][1]:
@@ -72,9 +78,10 @@ def on_one_beat(starts_ms: list[float], period_ms: float = BEAT_MS,
 def summary(due_ns: list[int], latency_us: list[float]) -> dict:
     """A run's stalls, from its measured orders' due times (ns) and latencies (µs), in send order:
     {"held_over_us", "stalls", "orders_held", "on_one_beat", "slowest_1pct", "slowest_1pct_in_wakes"}."""
-    held = held_over(latency_us)
-    starts = stall_starts(latency_us)
-    spans = wakes(latency_us, starts)
+    median = _median(latency_us)
+    held = held_over(latency_us, median)
+    starts = stall_starts(latency_us, held)
+    spans = wakes(latency_us, starts, median)
     in_wake = bytearray(len(latency_us))
     for first, end in spans:
         in_wake[first:end] = b"\x01" * (end - first)
