@@ -90,6 +90,15 @@ for pxd in sorted(glob.glob("core/*.pxd") + glob.glob("gateway/*.pxd") + glob.gl
             extra_compile_args=["-O2", "-Wno-unused-function"],
         ))
 
+# The C layout of the msgspec structs the compiled modules read (a .pxd each), and the check on
+# import that each struct still has it (docs/compiled.md).
+for structs in ("core/structs.pyx",):
+    extensions.append(Extension(
+        structs[:-len(".pyx")].replace("/", "."),
+        [structs],
+        extra_compile_args=["-O2", "-Wno-unused-function"],
+    ))
+
 # The interval policy's fsyncs, on a thread that never takes the GIL.
 extensions.append(Extension(
     "gateway.journal._syncer",

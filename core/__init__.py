@@ -13,6 +13,13 @@ from .tiers import DEFAULT_TIERS, Tier, load_tiers
 from .types import Lock, OrderStatus, Side
 from .units import cny, format_cny, half_up_div
 
+try:  # the compiled modules read these structs' slots where core/structs.pxd says they are: check
+    from .structs import verify as _verify_struct_layouts
+except ImportError:  # nothing built: the Python source reads fields by name
+    pass
+else:
+    _verify_struct_layouts()
+
 __all__ = [
     "Board", "DEFAULT_TIERS", "Decision", "Engine", "EngineConfig", "EngineError", "FeeSchedule", "Fees",
     "FillResult", "Instrument", "Lines", "Lock", "MarginChange", "MarginState", "OrderStatus", "RejectCode",

@@ -231,7 +231,6 @@ class Machine:
         return outcome
 
     def _place(self, command: PlaceOrder) -> Outcome:
-        # each field read once: a command's fields are read through the generic attribute lookup
         account, instrument, side, price = command.account, command.instrument, command.side, command.price
         qty, client_order_id, ts, liquidation = command.qty, command.client_order_id, command.ts, command.liquidation
         result = self.engine.place_order(account, self._instrument_ids.get(instrument, -1), side, price, qty,
@@ -409,12 +408,8 @@ class Machine:
         out: list[Event] = []
         result = outcome.result
         if kind is PlaceOrder or kind is RefuseOrder:
-            if result > 0:
-                out.append(OrderAccepted(
-                    seq=seq, order=result, account=command.account, instrument=command.instrument,
-                    side=_SIDE_NAMES[command.side], price=command.price, qty=command.qty,
-                    client_order_id=command.client_order_id, reserved=self.engine.order_reserved(result),
-                    liquidation=command.liquidation))
+            if result > 0:  # only a PlaceOrder is accepted
+                out.append(self._accepted(command, result, seq))
             else:
                 code = RejectCode(-result)
                 extra = f"client_order_id={command.client_order_id}" if code == RejectCode.DUPLICATE_CLIENT_ORDER_ID else ""
@@ -448,8 +443,11 @@ class Machine:
             out.append(OrderCanceled(seq=seq, order=command.order, account=view["account"], reason=command.reason,
                                      canceled_qty=view["qty"] - view["filled"], detail=command.detail))
         elif kind is BrokerAck:
-            out.append(OrderAcknowledged(seq=seq, order=command.order, account=self.registry.orders[command.order].account,
-                                         broker_order_id=command.broker_order_id))
+            ack = command
+            order = ack.order
+            record = self.registry.orders[order]
+            out.append(OrderAcknowledged(seq=seq, order=order, account=record.account,
+                                         broker_order_id=ack.broker_order_id))
         elif kind is BrokerCancelReject:
             record = self.registry.orders[command.order]
             out.append(CancelRejected(seq=seq, order=command.order, account=record.account, reason=command.reason,
@@ -514,6 +512,13 @@ class Machine:
                 price=record.price, qty=record.qty, client_order_id=None, reserved=0, liquidation=True))
         return out
 
+
+    def _accepted(self, command: PlaceOrder, order: int, seq: int) -> OrderAccepted:
+        return OrderAccepted(
+            seq=seq, order=order, account=command.account, instrument=command.instrument,
+            side=_SIDE_NAMES[command.side], price=command.price, qty=command.qty,
+            client_order_id=command.client_order_id, reserved=self.engine.order_reserved(order),
+            liquidation=command.liquidation)
     def _waterfall_events(self, steps, seq: int) -> list[Event]:
         """Events for waterfall steps, with the pool and backstop balances after each step (the
         platform's balances now, less the steps that came after it)."""

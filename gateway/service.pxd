@@ -3,13 +3,19 @@
 # service.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 # Only what every order touches is typed; the rest of the gateway's state lives in its __dict__.
 
+cimport cython
+
+from core.machine cimport Machine
+from core.structs cimport OrderAccepted as OrderAcceptedSlots, OrderAcknowledged as OrderAcknowledgedSlots
+from core.structs cimport OrderRecord as OrderRecordSlots, PlaceOrder as PlaceOrderSlots
 from gateway.journal.committer cimport GroupCommitter
 from gateway.outbox cimport Outbox
 
 
 cdef class Gateway:
     cdef dict __dict__
-    cdef public object config, machine, journaled, broker, clock, metrics, order_trace, busy_poll
+    cdef public Machine machine
+    cdef public object config, journaled, broker, clock, metrics, order_trace, busy_poll
     cdef public GroupCommitter committer
     cdef public Outbox outbox
     cdef public object market_subs, account_subs, order_subs, alert_subs  # defaultdicts
@@ -21,11 +27,13 @@ cdef class Gateway:
 
     cpdef tuple submit(self, command, on_safe=*)
     cpdef long long now(self)
-    cpdef _route(self, long long order, command, bint market_like)
+    cpdef _route(self, long long order, PlaceOrderSlots command, bint market_like)
     cpdef _for_broker(self, long long order, broker_order)
     cpdef _after_release(self)
     cpdef _send_to_broker(self)
     cpdef on_broker_message(self, message)
+    @cython.locals(accepted=OrderAcceptedSlots, record=OrderRecordSlots)
     cpdef publish(self, list events)
+    @cython.locals(acknowledged=OrderAcknowledgedSlots, record=OrderRecordSlots)
     cpdef _order_update(self, event)
     cpdef _to_order_watchers(self, long long account, message, answer)

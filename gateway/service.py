@@ -485,19 +485,18 @@ class Gateway:
         for event in events:
             kind = type(event)
             if kind is OrderAccepted:
-                # the event's fields read once each (the generic attribute lookup, on every order)
-                order, account, client_order_id, liquidation = (event.order, event.account, event.client_order_id,
-                                                                 event.liquidation)
-                record = self.machine.registry.orders.get(order)
-                if liquidation and record is not None and client_order_id is None:
+                accepted = event
+                account = accepted.account
+                record = self.machine.registry.orders.get(accepted.order)
+                if accepted.liquidation and record is not None and accepted.client_order_id is None:
                     self.metrics.liquidation_orders.inc()
                     self._route_record(record)
-                message = p.OrderAck(order_id=order, client_order_id=client_order_id,
-                                     account=account, instrument=event.instrument, side=event.side,
-                                     qty=event.qty, price=event.price, reserved=event.reserved,
-                                     status=_STATUS[record.state] if record else "pending_new",
-                                     liquidation=liquidation)
-                self._to_order_watchers(account, message, self.answers.pop(event.seq, None))
+                message = p.OrderAck(order_id=accepted.order, client_order_id=accepted.client_order_id,
+                                     account=account, instrument=accepted.instrument, side=accepted.side,
+                                     qty=accepted.qty, price=accepted.price, reserved=accepted.reserved,
+                                     status=_STATUS[record.state] if record is not None else "pending_new",
+                                     liquidation=accepted.liquidation)
+                self._to_order_watchers(account, message, self.answers.pop(accepted.seq, None))
                 touched.add(account)
             elif kind is OrderRejected:
                 message = p.OrderReject(client_order_id=event.client_order_id, account=event.account,
@@ -511,12 +510,13 @@ class Gateway:
                 touched.add(account)
             elif kind is OrderFilled:
                 record = self.machine.registry.orders.get(event.order)
-                message = p.FillReport(order_id=event.order, client_order_id=record.client_order_id if record else None,
+                message = p.FillReport(order_id=event.order,
+                                       client_order_id=record.client_order_id if record is not None else None,
                                        account=event.account, instrument=event.instrument, side=event.side,
                                        qty=event.qty, price=event.price, exec_id=event.exec_id,
                                        commission=event.commission, stamp_duty=event.stamp_duty,
                                        transfer_fee=event.transfer_fee, filled=event.filled, remaining=event.remaining,
-                                       status=_STATUS[record.state] if record else "")
+                                       status=_STATUS[record.state] if record is not None else "")
                 self._to_order_watchers(event.account, message, None)
                 touched.add(event.account)
             elif kind is MarginStateChanged:
@@ -573,22 +573,24 @@ class Gateway:
 
     def _order_update(self, event) -> p.OrderUpdate:
         """The order's state as the event left it (the registry may have moved on since: report the event)."""
-        order = event.order
-        record = self.machine.registry.orders.get(order)
         reason = ""
         kind = type(event)
         if kind is OrderAcknowledged:  # by the broker: the common case, first
-            status = _NEW
-        elif kind is OrderCanceled:
-            status, reason = event.reason, event.detail
-        elif kind is CancelRejected:
-            status, reason = event.state, event.reason
-        else:  # CancelRequested
-            status = _CANCEL_PENDING
+            acknowledged = event
+            order, account, status = acknowledged.order, acknowledged.account, _NEW
+        else:
+            order, account = event.order, event.account
+            if kind is OrderCanceled:
+                status, reason = event.reason, event.detail
+            elif kind is CancelRejected:
+                status, reason = event.state, event.reason
+            else:  # CancelRequested
+                status = _CANCEL_PENDING
+        record = self.machine.registry.orders.get(order)
         if record is None:
-            return p.OrderUpdate(order_id=order, client_order_id=None, account=event.account, status=status,
+            return p.OrderUpdate(order_id=order, client_order_id=None, account=account, status=status,
                                  filled=0, remaining=0, reason=reason or "")
-        return p.OrderUpdate(order_id=order, client_order_id=record.client_order_id, account=event.account,
+        return p.OrderUpdate(order_id=order, client_order_id=record.client_order_id, account=account,
                              status=status, filled=record.filled, remaining=record.remaining, reason=reason or "")
 
     def _to_order_watchers(self, account: int, message, answer: tuple | None) -> None:
