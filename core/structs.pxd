@@ -51,6 +51,8 @@ cdef extern from *:
         }
         return 0;
     }
+    #endif
+    #ifndef BEACON_SLOT
     #define BEACON_SLOT(type, name) PyObject *name;
     #endif
 

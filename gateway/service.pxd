@@ -10,6 +10,7 @@ from core.structs cimport OrderAccepted as OrderAcceptedSlots, OrderAcknowledged
 from core.structs cimport OrderRecord as OrderRecordSlots, PlaceOrder as PlaceOrderSlots
 from gateway.journal.committer cimport GroupCommitter
 from gateway.outbox cimport Outbox
+from simulators.broker.structs cimport ExecutionReport as ExecutionReportSlots
 
 
 cdef class Gateway:
@@ -31,6 +32,7 @@ cdef class Gateway:
     cpdef _for_broker(self, long long order, broker_order)
     cpdef _after_release(self)
     cpdef _send_to_broker(self)
+    @cython.locals(report=ExecutionReportSlots)
     cpdef on_broker_message(self, message)
     @cython.locals(accepted=OrderAcceptedSlots, record=OrderRecordSlots)
     cpdef publish(self, list events)

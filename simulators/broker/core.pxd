@@ -5,6 +5,7 @@
 cimport cython
 
 from core.shardmap cimport ShardedDict, ShardedSet
+from simulators.broker.structs cimport NewOrder as NewOrderSlots
 
 
 cdef class _Quote:
@@ -24,9 +25,11 @@ cdef class BrokerCore:
     cdef public str _date
 
     @cython.locals(quote=_Quote)
-    cpdef list submit(self, object new, long long now)
+    cpdef list submit(self, NewOrderSlots new, long long now)
     @cython.locals(quote=_Quote)
-    cdef str _check(self, object new)
+    cdef str _check(self, NewOrderSlots new)
+    @cython.locals(n=NewOrderSlots)
     cdef _report(self, object order, str exec_type, long long now, long long last_qty=*, long long last_px=*,
                  tuple fees=*, str reason=*)
+    @cython.locals(new=NewOrderSlots)
     cdef list _match(self, object order, _Quote quote, long long now, bint arriving)

@@ -158,7 +158,7 @@ class BrokerCore:
                 fees: tuple[int, int, int] = _NO_FEES, reason: str = "") -> ExecutionReport:
         self._exec_no += 1
         n = order.new
-        qty, cum_qty, cum_notional, status = n.qty, order.cum_qty, order.cum_notional, order.status  # read once
+        qty, cum_qty, cum_notional, status = n.qty, order.cum_qty, order.cum_notional, order.status
         avg = (cum_notional * 2 + cum_qty) // (2 * cum_qty) if cum_qty else 0
         return ExecutionReport(
             cl_ord_id=n.cl_ord_id, broker_order_id=order.broker_id,
@@ -181,7 +181,7 @@ class BrokerCore:
     # ---------------------------------------------------------------- orders
     def submit(self, new: NewOrder, now: int) -> list[ExecutionReport]:
         """A new order: the exchange's checks, then the acknowledgement and any immediate fills."""
-        cl_ord_id, instrument = new.cl_ord_id, new.instrument  # read once
+        cl_ord_id, instrument = new.cl_ord_id, new.instrument
         # the id is recorded as received either way; a resend of one already seen is a duplicate (one lookup)
         if self.seen.add(cl_ord_id):
             reason = self._check(new)
@@ -207,7 +207,6 @@ class BrokerCore:
         return reports
 
     def _check(self, new: NewOrder) -> str:
-        # the order's fields read once each (the generic attribute lookup, on every order)
         # (a duplicate id is submit's to find, as it records the id)
         instrument, side, qty, price = new.instrument, new.side, new.qty, new.price
         quote: _Quote = self.quotes.get(instrument)
@@ -307,20 +306,21 @@ class BrokerCore:
     def _match(self, order: _Order, quote: _Quote, now: int, arriving: bool) -> list[ExecutionReport]:
         out = []
         new = order.new
-        if quote.halted or order.leaves <= 0:
+        leaves = new.qty - order.cum_qty  # (order.leaves, without a call to Python)
+        if quote.halted or leaves <= 0:
             return out
         if new.side == 1:
             if quote.lock > 0 or not quote.ask:  # limit-up with no offers: nothing to buy
                 return out
             available = quote.ask_size - quote.taken_ask
             if new.price >= quote.ask and available > 0:
-                qty = min(order.leaves, available)
+                qty = min(leaves, available)
                 quote.taken_ask += qty
                 price = self._slipped(order, quote.ask, quote) if arriving and self._market_like(order, quote.ask) \
                     else quote.ask
                 out.append(self._fill(order, qty, price, now))
             elif not arriving and quote.volume and quote.last < new.price and quote.through_left > 0:
-                qty = min(order.leaves, quote.through_left)
+                qty = min(leaves, quote.through_left)
                 quote.through_left -= qty
                 out.append(self._fill(order, qty, new.price, now))
         else:
@@ -328,13 +328,13 @@ class BrokerCore:
                 return out
             available = quote.bid_size - quote.taken_bid
             if new.price <= quote.bid and available > 0:
-                qty = min(order.leaves, available)
+                qty = min(leaves, available)
                 quote.taken_bid += qty
                 price = self._slipped(order, quote.bid, quote) if arriving and self._market_like(order, quote.bid) \
                     else quote.bid
                 out.append(self._fill(order, qty, price, now))
             elif not arriving and quote.volume and quote.last > new.price and quote.through_left > 0:
-                qty = min(order.leaves, quote.through_left)
+                qty = min(leaves, quote.through_left)
                 quote.through_left -= qty
                 out.append(self._fill(order, qty, new.price, now))
         return out

@@ -1,0 +1,35 @@
+"""simulators/broker/structs.pxd: the compiled broker and gateway read the broker interface's
+structs through their slots; a layout that drifted from its class fails on import, by name."""
+
+import msgspec
+import pytest
+
+from simulators.broker import BrokerCore, NewOrder
+from tests.conftest import small_universe
+
+structs = pytest.importorskip("simulators.broker.structs", reason="the compiled build is what reads the slots")
+
+
+def test_the_interface_s_structs_have_the_layouts_declared():
+    structs.verify()  # (also run when simulators.broker is imported)
+
+
+def test_a_moved_field_is_refused_by_name():
+    # market_like renamed "amount", which sorts between "account" and "cl_ord_id": the slots after it
+    # move, the size stays
+    fields = ["cl_ord_id", "account", "instrument", "side", "price", "qty", "amount"]
+    drifted = msgspec.defstruct("Drifted", [(f, object) for f in fields], frozen=True, gc=False)
+    with pytest.raises(ValueError, match="cl_ord_id elsewhere"):
+        structs.verify({"NewOrder": drifted})
+    with pytest.raises(KeyError, match="Cancel"):
+        structs.verify({"Cancel": drifted})
+
+
+def test_the_compiled_broker_refuses_a_lookalike_order_and_reads_a_real_one():
+    broker = BrokerCore(small_universe())
+    fields = ["cl_ord_id", "account", "instrument", "side", "price", "qty", "market_like"]
+    lookalike = msgspec.defstruct("Lookalike", [(f, object) for f in fields], frozen=True, gc=False)
+    with pytest.raises(TypeError, match="NewOrder"):
+        broker.submit(lookalike("1", "0", "999999", 1, 100, 100, False), 0)
+    [report] = broker.submit(NewOrder(cl_ord_id="1", account="0", instrument="999999", side=1, price=100, qty=100), 0)
+    assert (report.exec_type, report.reason) == ("rejected", "UNKNOWN_INSTRUMENT: 999999")
