@@ -21,6 +21,7 @@ import collections
 import logging
 import struct
 import time
+from time import monotonic
 
 import msgspec
 import orjson
@@ -77,7 +78,7 @@ class Session:
         self._burst = float(self.settings.message_burst)
         self._rate = float(self.settings.message_rate_per_s)
         self._tokens = self._burst
-        self._token_time = time.monotonic()
+        self._token_time = monotonic()
         self._messages_in = gateway.metrics.messages_in
         self._busy_poll = gateway.busy_poll
         self._errors: collections.deque = collections.deque()
@@ -85,7 +86,7 @@ class Session:
         self.cancel_on_disconnect = False
         self._left = False  # finish() has taken the session out of the gateway's tables
         self.placed: ShardedSet = ShardedSet(shards=ACCOUNT_SHARDS)  # grows all day (core/shardmap.py)
-        self.last_in = self.last_out = time.monotonic()
+        self.last_in = self.last_out = monotonic()
         self.abort = None  # cuts the connection off when even a close cannot get through
         self.subscriptions: dict[str, set] = {"market": set(), "account": set(), "orders": set(), "alerts": set()}
 
@@ -119,7 +120,7 @@ class Session:
     def error(self, req_id: str | None, code: str, message: str) -> None:
         self.gateway.metrics.errors.labels(code).inc()
         self.send(p.Error(req_id=req_id, code=code, message=message))
-        now = time.monotonic()
+        now = monotonic()
         self._errors.append(now)
         while self._errors and now - self._errors[0] > 60:
             self._errors.popleft()
@@ -170,7 +171,7 @@ class Session:
             if traced:  # stamped before the write: on loopback the client can read it before write() returns
                 self._trace.on_answered(traced)
             transport.write(b"".join(parts))
-        self.last_out = time.monotonic()
+        self.last_out = monotonic()
         if transport.get_write_buffer_size() > HIGH_WATER:
             # the client is not keeping up: stop writing until the buffer drains (the heartbeat task
             # times the wait against send_timeout_s)
@@ -213,7 +214,7 @@ class Session:
         tick = min(interval, 1.0, max(0.05, self.settings.send_timeout_s / 4))
         while not self.closed:
             await asyncio.sleep(tick)
-            now = time.monotonic()
+            now = monotonic()
             self._check_stuck_send(now)
             if self.closed:
                 break
@@ -254,7 +255,7 @@ class Session:
     # ---------------------------------------------------------------- receiving
     def start(self) -> None:
         """The connection is open: greet it, and start its writer and heartbeat tasks."""
-        self._started = time.monotonic()
+        self._started = monotonic()
         self.gateway.sessions.add(self)
         self.gateway.metrics.connections.inc()
         self.send(p.Hello(nonce=self.nonce, server_time_ms=time.time_ns() // 1_000_000,
@@ -337,7 +338,7 @@ class Session:
     def handle(self, data):
         """One request frame, handled now; a query, which answers once the journal has caught up,
         returns the coroutine that finishes it (the caller awaits it before the next frame)."""
-        received = self.last_in = time.monotonic()
+        received = self.last_in = monotonic()
         self._messages_in.value += 1
         if self._busy_poll is not None:
             self._busy_poll.touch(received)
@@ -417,8 +418,8 @@ class Session:
         self.send(p.LoginOk(req_id=request.req_id, client=result.client, accounts=accounts))
 
     def entitled(self, account: int) -> bool:
-        return self.gateway.machine.account_clients[account] == self.client.client \
-            if 0 <= account < len(self.gateway.machine.account_clients) else False
+        owners = self.gateway.machine.account_clients  # the client of each account, by account id
+        return 0 <= account < len(owners) and owners[account] == self.client.client
 
     def _refuse(self, req_id: str, account: int) -> None:
         self.error(req_id, "NOT_ENTITLED", f"client {self.client.client} may not use account {account}")
