@@ -443,7 +443,7 @@ class Machine:
             out.append(OrderCanceled(seq=seq, order=command.order, account=view["account"], reason=command.reason,
                                      canceled_qty=view["qty"] - view["filled"], detail=command.detail))
         elif kind is BrokerAck:
-            ack = command
+            ack = command  # (typed in the .pxd: read from its slots)
             order = ack.order
             record = self.registry.orders[order]
             out.append(OrderAcknowledged(seq=seq, order=order, account=record.account,
@@ -512,13 +512,14 @@ class Machine:
                 price=record.price, qty=record.qty, client_order_id=None, reserved=0, liquidation=True))
         return out
 
-
     def _accepted(self, command: PlaceOrder, order: int, seq: int) -> OrderAccepted:
+        # (its own method so that the .pxd can type the command: its fields are read from their slots)
         return OrderAccepted(
             seq=seq, order=order, account=command.account, instrument=command.instrument,
             side=_SIDE_NAMES[command.side], price=command.price, qty=command.qty,
             client_order_id=command.client_order_id, reserved=self.engine.order_reserved(order),
             liquidation=command.liquidation)
+
     def _waterfall_events(self, steps, seq: int) -> list[Event]:
         """Events for waterfall steps, with the pool and backstop balances after each step (the
         platform's balances now, less the steps that came after it)."""

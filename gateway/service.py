@@ -485,7 +485,7 @@ class Gateway:
         for event in events:
             kind = type(event)
             if kind is OrderAccepted:
-                accepted = event
+                accepted = event  # (typed in the .pxd, as `acknowledged` below: read from its slots)
                 account = accepted.account
                 record = self.machine.registry.orders.get(accepted.order)
                 if accepted.liquidation and record is not None and accepted.client_order_id is None:
