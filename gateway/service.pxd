@@ -9,6 +9,7 @@ from core.machine cimport Machine
 from core.structs cimport OrderAccepted as OrderAcceptedSlots, OrderAcknowledged as OrderAcknowledgedSlots
 from core.structs cimport OrderRecord as OrderRecordSlots, PlaceOrder as PlaceOrderSlots
 from gateway.journal.committer cimport GroupCommitter
+from gateway.metrics cimport Metrics
 from gateway.outbox cimport Outbox
 from simulators.broker.structs cimport ExecutionReport as ExecutionReportSlots
 
@@ -16,7 +17,8 @@ from simulators.broker.structs cimport ExecutionReport as ExecutionReportSlots
 cdef class Gateway:
     cdef dict __dict__
     cdef public Machine machine
-    cdef public object config, journaled, broker, clock, metrics, order_trace, busy_poll
+    cdef public Metrics metrics
+    cdef public object config, journaled, broker, clock, order_trace, busy_poll
     cdef public GroupCommitter committer
     cdef public Outbox outbox
     cdef public object market_subs, account_subs, order_subs, alert_subs  # defaultdicts
