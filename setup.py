@@ -77,8 +77,10 @@ extensions.append(Extension(
 # are safe only in the engine's own code, whose every index and division is checked at the
 # edge of a command. In plain Python source a negative or stale index, or a floor division of
 # a negative number, must behave as Python says (an IndexError, not a read past the end).
+# Likewise a typed variable that holds None (a compiled class, or a struct read through its
+# slots, docs/compiled.md): reading a field of it raises AttributeError, not a crash (nonecheck).
 AUGMENTED_DIRECTIVES = {**COMPILER_DIRECTIVES, "boundscheck": True, "wraparound": True,
-                        "initializedcheck": True, "cdivision": False}
+                        "initializedcheck": True, "cdivision": False, "nonecheck": True}
 augmented = []
 for pxd in sorted(glob.glob("core/*.pxd") + glob.glob("gateway/*.pxd") + glob.glob("gateway/*/*.pxd")
                   + glob.glob("simulators/*/*.pxd")):

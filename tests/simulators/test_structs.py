@@ -33,3 +33,10 @@ def test_the_compiled_broker_refuses_a_lookalike_order_and_reads_a_real_one():
         broker.submit(lookalike("1", "0", "999999", 1, 100, 100, False), 0)
     [report] = broker.submit(NewOrder(cl_ord_id="1", account="0", instrument="999999", side=1, price=100, qty=100), 0)
     assert (report.exec_type, report.reason) == ("rejected", "UNKNOWN_INSTRUMENT: 999999")
+
+
+def test_none_where_a_struct_is_typed_is_an_error_not_a_crash():
+    # a typed argument takes None (Cython's rule); the nonecheck directive makes reading its slots an
+    # AttributeError instead of a read through a null pointer
+    with pytest.raises(AttributeError):
+        BrokerCore(small_universe()).submit(None, 0)
