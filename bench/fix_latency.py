@@ -89,21 +89,21 @@ def run(orders: int, warmup: int, policies: list[str]) -> list[tuple[str, str, l
     out = []
     for policy in policies:
         for transport in ("in-process", "FIX"):
-            directory = tempfile.mkdtemp()
-            broker_proc = None
-            broker = {}
-            if transport == "FIX":
-                broker_proc, port = start_broker(directory)
-                broker = {"kind": "fix", "fix": {"port": port, "reconnect_min_s": 0.05}}
-            server = Server(directory, journal={"fsync": policy}, engine=ENGINE, server=SERVER, broker=broker).start()
-            try:
-                server.tick("600036", 4336, ask_size=0)
-                acks, broker_acks = asyncio.run(measure(server, orders, warmup))
-            finally:
-                server.stop()
-                if broker_proc is not None:
-                    broker_proc.terminate()
-                    broker_proc.wait(10)
+            with tempfile.TemporaryDirectory(prefix="beacon-fix-latency-") as directory:
+                broker_proc = None
+                broker = {}
+                if transport == "FIX":
+                    broker_proc, port = start_broker(directory)
+                    broker = {"kind": "fix", "fix": {"port": port, "reconnect_min_s": 0.05}}
+                server = Server(directory, journal={"fsync": policy}, engine=ENGINE, server=SERVER, broker=broker).start()
+                try:
+                    server.tick("600036", 4336, ask_size=0)
+                    acks, broker_acks = asyncio.run(measure(server, orders, warmup))
+                finally:
+                    server.stop()
+                    if broker_proc is not None:
+                        broker_proc.terminate()
+                        broker_proc.wait(10)
             out.append((policy, transport, acks, broker_acks))
     return out
 

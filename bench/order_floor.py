@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -42,9 +43,20 @@ from .order_path import measure as measure_path
 from .order_path import order_frames, started_gateway
 
 
-async def measure(orders: int, reps: int) -> dict:
-    """{"cpu_us": µs of CPU per order for each repetition, "records": records journaled, "journal": its path}."""
-    directory = tempfile.mkdtemp(prefix="beacon-order-floor-")
+async def measure(orders: int, reps: int, directory: str | None = None) -> dict:
+    """{"cpu_us": µs of CPU per order for each repetition, "records": records journaled, "journal": its path}.
+    The journal and the gateway's own are written in `directory`, which stays the caller's; without one, in a
+    temporary directory that is removed at the end (and "journal" is None)."""
+    if directory is not None:
+        return await _measure(orders, reps, directory)
+    scratch = tempfile.mkdtemp(prefix="beacon-order-floor-")
+    try:
+        return {**await _measure(orders, reps, scratch), "journal": None}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+async def _measure(orders: int, reps: int, directory: str) -> dict:
     gateway = await started_gateway("none", directory)
     engine, instrument, ts = gateway.machine.engine, gateway.machine.instrument_id("600036"), gateway.now()
     broker, acknowledged = gateway.broker.core, Outcome()

@@ -73,15 +73,16 @@ def main() -> None:
     print("| fsync policy | p50 | p90 | p99 | p99.9 | max | orders/s | mean inside the gateway |")
     print("|---|---|---|---|---|---|---|---|")
     for policy in args.policies:
-        server = Server(tempfile.mkdtemp(), journal={"fsync": policy}, engine=engine,
-                        server={"message_rate_per_s": 1_000_000, "message_burst": 1_000_000}).start()
-        try:
-            started = time.perf_counter()
-            latencies = asyncio.run(measure(server, args.orders, args.warmup))
-            elapsed = time.perf_counter() - started
-            metrics = server.http("GET", "/metrics", token=None)[1]
-        finally:
-            server.stop()
+        with tempfile.TemporaryDirectory(prefix="beacon-ws-latency-") as directory:
+            server = Server(directory, journal={"fsync": policy}, engine=engine,
+                            server={"message_rate_per_s": 1_000_000, "message_burst": 1_000_000}).start()
+            try:
+                started = time.perf_counter()
+                latencies = asyncio.run(measure(server, args.orders, args.warmup))
+                elapsed = time.perf_counter() - started
+                metrics = server.http("GET", "/metrics", token=None)[1]
+            finally:
+                server.stop()
         inside = _histogram_mean(metrics, "beacon_order_ack_seconds")
         us = [v * 1e6 for v in latencies]
         print(f"| {policy} | {pct(us, .5):.0f} µs | {pct(us, .9):.0f} µs | {pct(us, .99):.0f} µs | "

@@ -136,14 +136,23 @@ def wait_quietly(proc: subprocess.Popen, timeout: float) -> int:
         os.close(fd)
 
 
+def read_result(out: str) -> dict:
+    """A client's result file, read and removed (a `make bench` runs some 200 clients)."""
+    try:
+        with open(out) as fh:
+            return json.load(fh)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(out)
+
+
 def client(url: str, cpu: str, mode: str, rate: float, count: int, warmup: int, gateway: bool, tag: str,
            max_seconds: float = 30.0, **kwargs) -> dict:
     args, out = client_args(url, cpu, mode, rate, count, warmup, gateway, tag, max_seconds, **kwargs)
     code = wait_quietly(subprocess.Popen(args, cwd=ROOT), max_seconds + 120)
     if code != 0:
         raise subprocess.CalledProcessError(code, args)
-    with open(out) as fh:
-        return json.load(fh)
+    return read_result(out)
 
 
 def clients(url: str, cpu: str, rate: float, count: int, warmup: int, tag: str, accounts: tuple,
@@ -158,8 +167,7 @@ def clients(url: str, cpu: str, rate: float, count: int, warmup: int, tag: str, 
     for proc, out in launched:
         if wait_quietly(proc, 300) != 0:
             raise RuntimeError("a load client failed")
-        with open(out) as fh:
-            results.append(json.load(fh))
+        results.append(read_result(out))
     return results
 
 
@@ -442,8 +450,7 @@ def run_scenarios(count: int, warmup: int, rate: float, policies: list[str]) -> 
             code = wait_quietly(subprocess.Popen(args, cwd=ROOT), 300)
             if code != 0:
                 raise subprocess.CalledProcessError(code, args)
-            with open(out) as fh:
-                result = json.load(fh)
+            result = read_result(out)
         finally:
             gateway.stop()
         runs.append({"placement": "spread", "target": target, "scenario": "tick_alert", **result})

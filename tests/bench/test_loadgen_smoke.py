@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -16,9 +17,13 @@ from bench.loadgen import __main__ as loadgen
 from bench.loadgen.__main__ import main
 
 
-def test_the_smoke_run_writes_a_complete_report(tmp_path):
+def test_the_smoke_run_writes_a_complete_report(tmp_path, monkeypatch):
     cpus = os.sched_getaffinity(0)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where its servers' and clients' files go
     assert main(["--smoke", "--out", str(tmp_path)]) == 0
+    assert not list(scratch.iterdir())  # every gateway's directory and every client's result removed
     assert os.sched_getaffinity(0) == cpus  # the harness gave back the CPUs it kept off meanwhile
     results = json.loads((tmp_path / "results.json").read_text())
     runs = results["runs"]

@@ -1,6 +1,7 @@
 """bench.order_floor: the compiled parts of an order, glued by as little Python as can call them."""
 
 import os
+import tempfile
 
 import pytest
 import uvloop
@@ -10,8 +11,8 @@ from core.commands import SCHEMA_VERSION
 from gateway.journal.format import scan
 
 
-def test_each_order_is_checked_journaled_twice_and_acknowledged_by_the_broker():
-    result = uvloop.run(measure(orders=200, reps=2))
+def test_each_order_is_checked_journaled_twice_and_acknowledged_by_the_broker(tmp_path):
+    result = uvloop.run(measure(orders=200, reps=2, directory=str(tmp_path)))
     assert len(result["cpu_us"]) == 2 and all(x > 0 for x in result["cpu_us"])
     # the warm-up and both repetitions: the order's record and the broker's acknowledgement's
     assert result["records"] == 2 * 200 * 3
@@ -19,9 +20,11 @@ def test_each_order_is_checked_journaled_twice_and_acknowledged_by_the_broker():
     assert scan(result["journal"], SCHEMA_VERSION).last_seq == result["records"]
 
 
-def test_the_command_line_prints_the_figure(capsys):
+def test_the_command_line_prints_the_figure(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its scratch directory goes
     assert main(["--orders", "100", "--reps", "1", "--pin", "-1"]) == 0
     assert "µs CPU per order" in capsys.readouterr().out
+    assert not list(tmp_path.glob("beacon-order-floor-*"))  # removed after the run
 
 
 def test_beside_the_path_it_prints_both_and_their_ratio(capsys):
