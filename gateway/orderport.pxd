@@ -7,6 +7,7 @@
 # layout of the picows it was built against, so pyproject.toml pins one version for the build
 # and the run alike.
 
+cimport cython
 cimport picows.picows as _picows  # (the .py imports the module under the same name, as NumPy's cimport and import do)
 
 from gateway.service cimport Gateway
@@ -20,6 +21,7 @@ cdef class OrderPortListener(_picows.WSListener):
     cdef public bint binary, busy
 
     cpdef on_ws_connected(self, _picows.WSTransport transport)
+    @cython.locals(kind=_picows.WSMsgType)
     cpdef on_ws_frame(self, _picows.WSTransport transport, _picows.WSFrame frame)
     cpdef on_ws_disconnected(self, _picows.WSTransport transport)
     cpdef arrived(self, transport, frame, payload, bint last)

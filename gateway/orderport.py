@@ -81,8 +81,8 @@ class OrderPortListener(_picows.WSListener):
     def on_ws_frame(self, transport, frame) -> None:
         """One frame of a read, as picows gives it: a whole request's payload, and whether the
         frame is the read's last."""
-        kind = frame.msg_type
-        whole = frame.fin and (kind == WSMsgType.TEXT or kind == WSMsgType.BINARY)
+        kind = frame.msg_type  # (compiled: picows' C enum, compared as C; a Python enum object cost 640 instructions)
+        whole = frame.fin and (kind == _picows.WSMsgType.TEXT or kind == _picows.WSMsgType.BINARY)
         self.arrived(transport, frame, frame.get_payload_as_bytes() if whole else None, frame.last_in_buffer)
 
     def arrived(self, transport, frame, payload, last) -> None:

@@ -2,15 +2,20 @@
 # stays the one text of the session, and runs uncompiled where no build exists.
 # ws.py sets annotation_typing=False: its annotations are for readers and checkers, the types are these.
 
+cimport cython
+
 from core.shardmap cimport ShardedSet
+from gateway.outbox cimport Outbox
 
 
 cdef class Session:
     cdef dict __dict__  # what is set on a session outside the hot path (its tasks, its start time)
     cdef public object gateway, settings, ws, peer, encode, decode, _trace, client, nonce, transport
-    cdef public object queue, _wake, _messages_in, _busy_poll, _errors, abort
+    cdef public list queue
+    cdef public object _wake, _messages_in, _busy_poll, _errors, abort
     cdef public dict market, subscriptions
     cdef public ShardedSet placed
+    cdef public Outbox outbox
     cdef public str close_reason
     cdef public bint binary, closed, _dirty, _blocked, _final, _left, cancel_on_disconnect
     cdef public int _close_code, _first_byte, login_failures
@@ -19,6 +24,7 @@ cdef class Session:
 
     cpdef send(self, message)
     cpdef _queued(self)
+    @cython.locals(queue=list, market=dict)
     cpdef flush(self)
     cpdef bint _take_token(self, double now)
     cpdef bint entitled(self, long long account)

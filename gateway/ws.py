@@ -53,6 +53,7 @@ def _frame_header(first: int, n: int) -> bytes:
 class Session:
     def __init__(self, gateway, ws: web.WebSocketResponse, binary: bool, peer: str, transport=None):
         self.gateway = gateway
+        self.outbox = gateway.outbox  # (held typed: output waiting enters it once per turn)
         self.settings = gateway.config.server
         self.ws = ws
         self.binary = binary
@@ -63,7 +64,7 @@ class Session:
         self.client = None
         self.nonce = new_nonce()
         self.seq = 0
-        self.queue: collections.deque = collections.deque()
+        self.queue: list = []  # (a list, not a deque: the compiled session appends and empties it without method calls)
         self.market: dict[str, p.Market] = {}
         self.closed = False  # no more input is processed and no more output queued
         self.close_reason = ""
@@ -115,7 +116,7 @@ class Session:
         """Output is waiting: into the outbox once, until the flush that takes it."""
         if not self._dirty:
             self._dirty = True
-            self.gateway.outbox.add(self)
+            self.outbox.add(self)
 
     def error(self, req_id: str | None, code: str, message: str) -> None:
         self.gateway.metrics.errors.labels(code).inc()
@@ -150,7 +151,8 @@ class Session:
         queue, market, encode, first = self.queue, self.market, self.encode, self._first_byte
         if len(queue) == 1 and not market and self._trace is None:
             # the common case at one order per turn (an answer, or an update): one frame, no list to join
-            message = queue.popleft()
+            message = queue[0]
+            queue.clear()
             message.seq = self.seq = self.seq + 1
             payload = encode(message)
             transport.write(_frame_header(first, len(payload)) + payload)
@@ -158,8 +160,8 @@ class Session:
             parts = []
             traced = [] if self._trace is not None else None
             seq = self.seq
-            while queue or market:
-                message = queue.popleft() if queue else market.pop(next(iter(market)))
+            messages = queue + list(market.values()) if market else queue  # the replies first, then the ticks
+            for message in messages:
                 seq += 1
                 message.seq = seq
                 if traced is not None and getattr(message, "req_id", None):
@@ -167,6 +169,8 @@ class Session:
                 payload = encode(message)
                 parts.append(_frame_header(first, len(payload)))
                 parts.append(payload)
+            queue.clear()
+            market.clear()
             self.seq = seq
             if traced:  # stamped before the write: on loopback the client can read it before write() returns
                 self._trace.on_answered(traced)
