@@ -646,8 +646,26 @@ def goals(runs: list[dict], rate: float, searches: list[dict], alternated: list[
                        f"{s['max_rate']:,.0f}/s")
             continue
         out.append(f"- {s['placement']}, {s['target']}: the highest rate with p99 under 1 ms was "
-                   f"{s['max_rate']:,.0f}/s (goal >= 30,000/s: {'met' if s['max_rate'] >= 30_000 else 'not met'})")
+                   f"{s['max_rate']:,.0f}/s ({rate_verdict(s, searches)})")
     return out
+
+
+GOAL_RATE = 30_000  # orders/s with p99 under 1 ms (issue #8)
+
+
+def rate_verdict(search: dict, searches: list[dict]) -> str:
+    """The rate goal's verdict on a gateway's search. Not judged when it fell short and neither
+    echo's search in the same placement reached the goal either: then the host held the machine
+    back during the search (a bare echo manages 46,000-64,000/s here), and the gateway's figure
+    says nothing about the gateway."""
+    if search["max_rate"] >= GOAL_RATE:
+        return f"goal >= {GOAL_RATE:,}/s: met"
+    floors = [s["max_rate"] for s in searches
+              if s["placement"] == search["placement"] and s["target"] in ("echo-aiohttp", "echo-picows")]
+    if floors and max(floors) < GOAL_RATE:
+        return (f"not judged: the echoes' own searches reached only {max(floors):,.0f}/s in this run, so the "
+                f"host held the machine back")
+    return f"goal >= {GOAL_RATE:,}/s: not met"
 
 
 def plot(runs: list[dict], path: Path) -> None:
