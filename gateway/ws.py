@@ -161,16 +161,18 @@ class Session:
             traced = [] if self._trace is not None else None
             seq = self.seq
             messages = queue + list(market.values()) if market else queue  # the replies first, then the ticks
-            for message in messages:
-                seq += 1
-                message.seq = seq
-                if traced is not None and getattr(message, "req_id", None):
-                    traced.append(message.req_id)
-                payload = encode(message)
-                parts.append(_frame_header(first, len(payload)))
-                parts.append(payload)
-            queue.clear()
-            market.clear()
+            try:
+                for message in messages:
+                    seq += 1
+                    message.seq = seq
+                    if traced is not None and getattr(message, "req_id", None):
+                        traced.append(message.req_id)
+                    payload = encode(message)
+                    parts.append(_frame_header(first, len(payload)))
+                    parts.append(payload)
+            finally:  # taken, whatever happens: never numbered and sent twice
+                queue.clear()
+                market.clear()
             self.seq = seq
             if traced:  # stamped before the write: on loopback the client can read it before write() returns
                 self._trace.on_answered(traced)
