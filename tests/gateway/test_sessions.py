@@ -124,6 +124,33 @@ def test_a_batch_of_answers_leaves_in_one_write_in_order():
     assert [(m["req_id"], m["seq"]) for m in sent] == [(str(n), n + 1) for n in range(5)]
 
 
+def test_a_batch_that_fails_to_encode_is_not_sent_again_by_the_next_flush():
+    """The messages a flush takes are gone from the queue even when encoding one of them fails: the
+    next flush must not number and send the earlier ones a second time."""
+    async def run():
+        transport = StuckTransport(stuck=False)
+        gateway = FakeGateway()
+        session = stuck_session(gateway, transport)
+        encode = session.encode
+        session.encode = lambda m: (_ for _ in ()).throw(ValueError("cannot encode")) if m.req_id == "1" else encode(m)
+        session.send(p.Pong(req_id="0", server_time_ms=0))
+        session.send(p.Pong(req_id="1", server_time_ms=1))
+        try:
+            session.flush()
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("the encoding failure was swallowed")
+        assert not session.queue
+        session.encode = encode
+        session.send(p.Pong(req_id="2", server_time_ms=2))
+        session.flush()
+        return transport.frames()
+
+    sent = asyncio.run(run())
+    assert [m["req_id"] for m in sent] == ["2"]
+
+
 def test_one_message_alone_is_framed_for_each_length_header():
     """A flush of one message (the common case, framed without a list): payloads under 126 bytes,
     under 64 KiB and over it each get their RFC 6455 length header, and seqs follow on."""
