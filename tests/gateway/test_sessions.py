@@ -132,7 +132,13 @@ def test_a_batch_that_fails_to_encode_is_not_sent_again_by_the_next_flush():
         gateway = FakeGateway()
         session = stuck_session(gateway, transport)
         encode = session.encode
-        session.encode = lambda m: (_ for _ in ()).throw(ValueError("cannot encode")) if m.req_id == "1" else encode(m)
+
+        def failing_on_the_second(message):
+            if message.req_id == "1":
+                raise ValueError("cannot encode")
+            return encode(message)
+
+        session.encode = failing_on_the_second
         session.send(p.Pong(req_id="0", server_time_ms=0))
         session.send(p.Pong(req_id="1", server_time_ms=1))
         try:
