@@ -6,6 +6,7 @@ The pure-Python twin is gateway/journal/format.py; both produce identical bytes
 (tests/gateway/journal check each against the other). See format.py for the layout.
 """
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
@@ -150,21 +151,25 @@ def write_all(int fd, data):
     """Write all of data (bytes or bytearray) to fd at its offset, retrying short writes and EINTR;
     OSError as os.write raises it. The journal's batch writes: one system call where os.write
     in a loop costs a memoryview, a slice and a module lookup besides."""
-    cdef const uint8_t[::1] view = data
-    cdef const uint8_t* p = &view[0] if view.shape[0] else NULL
-    cdef Py_ssize_t left = view.shape[0]
+    cdef Py_buffer view
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)  # (not a typed memoryview: building one costs more than the write's own work)
+    cdef const uint8_t* p = <const uint8_t*>view.buf
+    cdef Py_ssize_t left = view.len
     cdef Py_ssize_t n = 0
     cdef int error = 0
-    with nogil:  # a write can wait (dirty-page throttling): the fsync thread may need the GIL meanwhile
-        while left > 0:
-            n = write(fd, p, left)
-            if n < 0:
-                if errno == EINTR:
-                    continue
-                error = errno
-                break
-            p += n
-            left -= n
+    try:
+        with nogil:  # a write can wait (dirty-page throttling): the fsync thread may need the GIL meanwhile
+            while left > 0:
+                n = write(fd, p, left)
+                if n < 0:
+                    if errno == EINTR:
+                        continue
+                    error = errno
+                    break
+                p += n
+                left -= n
+    finally:
+        PyBuffer_Release(&view)
     if error:
         raise OSError(error, os.strerror(error))
 
