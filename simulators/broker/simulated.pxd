@@ -3,6 +3,8 @@
 # _schedule and _release stay Python methods: the stress runner and a test wrap them on an instance,
 # which the __dict__ allows (a cpdef method of a class with a __dict__ would look for such a wrapper too).
 
+cimport cython
+
 from simulators.broker.core cimport BrokerCore
 from simulators.broker.interface cimport ReportStream
 
@@ -12,6 +14,7 @@ cdef class SimClock:
     cdef public long long _now
     cdef public double _wall0, _ns_per_wall_s
 
+    @cython.locals(wall=double)
     cpdef long long now(self)
 
 

@@ -21,6 +21,8 @@ import time
 from time import monotonic as _monotonic  # (a module attribute less on every read of the paced clock)
 from typing import AsyncIterator
 
+import cython
+
 from core.instruments import Universe
 from simulators import pacing
 from simulators.market.messages import MarketMessage
@@ -48,7 +50,9 @@ class SimClock:
     def now(self) -> int:
         if self.speed is None:
             return self._now
-        return self._now + int((_monotonic() - self._wall0) * self._ns_per_wall_s)
+        wall = _monotonic()  # (a C double, typed in the .pxd: the arithmetic below stays in C)
+        # (a C cast, truncating as int() does: int() would box the double and unbox the result)
+        return self._now + cython.cast(cython.longlong, (wall - self._wall0) * self._ns_per_wall_s)
 
     def advance(self, ts: int) -> None:
         """Simulated time reaches ts (never goes back)."""
