@@ -94,7 +94,7 @@ for pxd in sorted(glob.glob("core/*.pxd") + glob.glob("gateway/*.pxd") + glob.gl
 
 # The C layout of the msgspec structs the compiled modules read (a .pxd each), and the check on
 # import that each struct still has it (docs/compiled.md).
-for structs in ("core/structs.pyx", "simulators/broker/structs.pyx"):
+for structs in ("core/structs.pyx", "simulators/broker/structs.pyx", "gateway/structs.pyx"):
     extensions.append(Extension(
         structs[:-len(".pyx")].replace("/", "."),
         [structs],

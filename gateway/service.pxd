@@ -7,11 +7,15 @@ cimport cython
 
 from core.machine cimport Machine
 from core.structs cimport OrderAccepted as OrderAcceptedSlots, OrderAcknowledged as OrderAcknowledgedSlots
-from core.structs cimport OrderRecord as OrderRecordSlots, PlaceOrder as PlaceOrderSlots
+from core.structs cimport OrderRecord as OrderRecordSlots, Outcome as OutcomeSlots, PlaceOrder as PlaceOrderSlots
 from gateway.journal.committer cimport GroupCommitter
 from gateway.metrics cimport Metrics
 from gateway.outbox cimport Outbox
+from gateway.structs cimport NewOrder as NewOrderSlots
 from simulators.broker.structs cimport ExecutionReport as ExecutionReportSlots
+
+
+cdef class _Answer  # (below: it holds the gateway)
 
 
 cdef class Gateway:
@@ -30,6 +34,8 @@ cdef class Gateway:
 
     cpdef tuple submit(self, command, on_safe=*)
     cpdef long long now(self)
+    @cython.locals(answer=_Answer)
+    cpdef place_order(self, session, NewOrderSlots request, double received)
     cpdef _route(self, long long order, PlaceOrderSlots command, bint market_like)
     cpdef _for_broker(self, long long order, broker_order)
     cpdef _after_release(self)
@@ -41,3 +47,12 @@ cdef class Gateway:
     @cython.locals(acknowledged=OrderAcknowledgedSlots, record=OrderRecordSlots)
     cpdef _order_update(self, event)
     cpdef _to_order_watchers(self, long long account, message, answer)
+
+
+cdef class _Answer:
+    cdef public Gateway gateway
+    cdef public object session, command  # (a PlaceOrder, or a RefuseOrder when the broker is down)
+    cdef public OutcomeSlots outcome
+    cdef public list events
+    cdef public bint market_like, timed
+    cdef public double received

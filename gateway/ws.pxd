@@ -6,6 +6,7 @@ cimport cython
 
 from core.shardmap cimport ShardedSet
 from gateway.outbox cimport Outbox
+from gateway.structs cimport NewOrder as NewOrderSlots, Request as RequestSlots
 
 
 cdef class Session:
@@ -28,5 +29,6 @@ cdef class Session:
     cpdef flush(self)
     cpdef bint _take_token(self, double now)
     cpdef bint entitled(self, long long account)
+    @cython.locals(request=RequestSlots)
     cpdef handle(self, data)
-    cpdef on_new_order(self, request, double received)
+    cpdef on_new_order(self, NewOrderSlots request, double received)
