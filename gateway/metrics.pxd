@@ -4,6 +4,9 @@
 # them: its observe() was interpreted Python on every order); the rest is prometheus_client's. Metrics
 # types the fields that hold them, so the gateway reaches a counter without an attribute lookup.
 
+cimport cython
+
+
 cdef class Tally:
     cdef public long long value
 
@@ -14,6 +17,7 @@ cdef class LatencyHistogram:
     cdef public list bounds, counts
     cdef public double sum
 
+    @cython.locals(bounds=list, i=Py_ssize_t, n=Py_ssize_t, edge=double)
     cpdef observe(self, double seconds)
 
 

@@ -9,7 +9,6 @@ loop does not have, and cost more than the engine's whole pre-trade check.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -84,7 +83,18 @@ class LatencyHistogram:
         self.sum = 0.0
 
     def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(self.bounds, seconds)] += 1
+        # The bucket of the first bound not below `seconds` (bisect_left's), by a scan from the
+        # smallest, compiled to C comparisons (the locals are typed in the .pxd): an order's time
+        # is almost always in the first bucket, where bisect_left compared Python floats
+        # (about 1,000 instructions an observation).
+        bounds = self.bounds
+        i, n = 0, len(bounds)
+        while i < n:
+            edge = bounds[i]
+            if not edge < seconds:
+                break
+            i += 1
+        self.counts[i] += 1
         self.sum += seconds
 
 
