@@ -14,7 +14,7 @@ cdef class SimClock:
     cdef public long long _now
     cdef public double _wall0, _ns_per_wall_s
 
-    @cython.locals(wall=double)
+    @cython.locals(wall=double, elapsed=cython.longlong)
     cpdef long long now(self)
 
 

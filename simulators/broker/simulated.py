@@ -21,8 +21,6 @@ import time
 from time import monotonic as _monotonic  # (a module attribute less on every read of the paced clock)
 from typing import AsyncIterator
 
-import cython
-
 from core.instruments import Universe
 from simulators import pacing
 from simulators.market.messages import MarketMessage
@@ -50,9 +48,9 @@ class SimClock:
     def now(self) -> int:
         if self.speed is None:
             return self._now
-        wall = _monotonic()  # (a C double, typed in the .pxd: the arithmetic below stays in C)
-        # (a C cast, truncating as int() does: int() would box the double and unbox the result)
-        return self._now + cython.cast(cython.longlong, (wall - self._wall0) * self._ns_per_wall_s)
+        wall = _monotonic()  # (C: wall a double and elapsed a long long, typed in the .pxd)
+        elapsed = int((wall - self._wall0) * self._ns_per_wall_s)
+        return self._now + elapsed
 
     def advance(self, ts: int) -> None:
         """Simulated time reaches ts (never goes back)."""
