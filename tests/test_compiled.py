@@ -36,10 +36,10 @@ def test_compiled_from_the_current_source(stem):
 
 
 def test_the_brokers_orders_stay_out_of_the_cyclic_collector():
-    from simulators.broker import core
+    from simulators.broker.holding import HeldOrder
     from simulators.broker.interface import NewOrder
 
     new = NewOrder(cl_ord_id="1", account="0", instrument="600036", side=1, price=4300, qty=100)
-    order = core._Order(new, "XSHG-20260105-00000001", 1)
+    order = HeldOrder(new, "XSHG-20260105-00000001", 1)
     assert not gc.is_tracked(order)
     assert order.leaves == 100

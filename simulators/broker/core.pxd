@@ -5,7 +5,7 @@
 cimport cython
 
 from core.shardmap cimport ShardedDict, ShardedSet
-from simulators.broker.structs cimport NewOrder as NewOrderSlots
+from simulators.broker.structs cimport HeldOrder as HeldOrderSlots, NewOrder as NewOrderSlots
 
 
 cdef class _Quote:
@@ -24,12 +24,12 @@ cdef class BrokerCore:
     cdef public long long day, _order_no, _exec_no
     cdef public str _date
 
-    @cython.locals(quote=_Quote)
+    @cython.locals(quote=_Quote, order=HeldOrderSlots)
     cpdef list submit(self, NewOrderSlots new, long long now)
     @cython.locals(quote=_Quote)
     cdef str _check(self, NewOrderSlots new)
     @cython.locals(n=NewOrderSlots)
-    cdef _report(self, object order, str exec_type, long long now, long long last_qty=*, long long last_px=*,
+    cdef _report(self, HeldOrderSlots order, str exec_type, long long now, long long last_qty=*, long long last_px=*,
                  tuple fees=*, str reason=*)
     @cython.locals(new=NewOrderSlots)
-    cdef list _match(self, object order, _Quote quote, long long now, bint arriving)
+    cdef list _match(self, HeldOrderSlots order, _Quote quote, long long now, bint arriving)

@@ -33,6 +33,7 @@ from simulators.market._kernel import Rng
 from simulators.market.messages import DayClose, DayOpen, InstrumentStatus, MarketMessage, Tick
 
 from .books import CustodianBooks
+from .holding import HeldOrder
 from .interface import ExecutionReport, NewOrder
 from .latency import ZERO, LatencyModel
 
@@ -114,26 +115,6 @@ class _Quote:
         self.exchange = _exchange(spec.code)
 
 
-class _Order(msgspec.Struct, gc=False):
-    """An order the broker holds. One per order of the day, all alive until the close: numbers,
-    strings and the (gc=False) order, never a cycle, so gc=False keeps them out of the cyclic
-    collector's full scans (as tracked objects a day's orders made those take tens of ms). A
-    msgspec struct rather than a compiled class: Cython's classes cannot opt out of the collector
-    from a .pxd."""
-
-    new: NewOrder
-    broker_id: str
-    seq: int
-    cum_qty: int = 0
-    cum_notional: int = 0
-    commission_paid: int = 0
-    status: str = "new"
-
-    @property
-    def leaves(self) -> int:
-        return self.new.qty - self.cum_qty
-
-
 class BrokerCore:
     def __init__(self, universe: Universe, config: BrokerConfig = BrokerConfig(), trading_day: int = 0):
         self.universe = universe
@@ -146,7 +127,7 @@ class BrokerCore:
         # sharded: both grow with every order (core/shardmap.py)
         self.orders: ShardedDict = ShardedDict()  # by cl_ord_id, today's
         self.seen: ShardedSet = ShardedSet()  # every cl_ord_id ever received (a resend is a duplicate)
-        self._open: dict[str, list[_Order]] = {}  # instrument -> open orders in arrival order
+        self._open: dict[str, list[HeldOrder]] = {}  # instrument -> open orders in arrival order
         # (account, instrument) -> the open sells' remaining shares: what a new sell's T+1 check
         # subtracts, kept as orders open, fill and close rather than summed over the book per sell
         self._open_sells: dict[tuple[str, str], int] = {}
@@ -154,7 +135,7 @@ class BrokerCore:
         self._exec_no = 0
 
     # ---------------------------------------------------------------- reports
-    def _report(self, order: _Order, exec_type: str, now: int, last_qty: int = 0, last_px: int = 0,
+    def _report(self, order: HeldOrder, exec_type: str, now: int, last_qty: int = 0, last_px: int = 0,
                 fees: tuple[int, int, int] = _NO_FEES, reason: str = "") -> ExecutionReport:
         self._exec_no += 1
         n = order.new
@@ -169,12 +150,12 @@ class BrokerCore:
             cum_notional=cum_notional, commission=fees[0], stamp_duty=fees[1], transfer_fee=fees[2],
             reason=reason, ts=now)
 
-    def status_report(self, order: _Order, now: int) -> ExecutionReport:
+    def status_report(self, order: HeldOrder, now: int) -> ExecutionReport:
         """The order as it stands, to answer a status request."""
         return self._report(order, "new", now)
 
     def _reject(self, new: NewOrder, reason: str, now: int) -> ExecutionReport:
-        order = _Order(new, "", 0)
+        order = HeldOrder(new, "", 0)
         order.status = "rejected"
         return self._report(order, "rejected", now, 0, 0, _NO_FEES, reason)
 
@@ -194,7 +175,7 @@ class BrokerCore:
         self._order_no += 1
         quote: _Quote = self.quotes[instrument]
         broker_id = f"{quote.exchange}-{self._date}-{self._order_no:08d}"
-        order = _Order(new, broker_id, self._order_no)
+        order = HeldOrder(new, broker_id, self._order_no)
         self.orders.put(cl_ord_id, order)
         book = self._open.get(instrument)
         if book is None:
@@ -263,7 +244,7 @@ class BrokerCore:
         return [self._report(order, "canceled", now)]
 
     # ---------------------------------------------------------------- matching
-    def _fill(self, order: _Order, qty: int, price: int, now: int) -> ExecutionReport:
+    def _fill(self, order: HeldOrder, qty: int, price: int, now: int) -> ExecutionReport:
         cfg = self.config
         notional = qty * price
         order.cum_qty += qty
@@ -284,7 +265,7 @@ class BrokerCore:
         return self._report(order, "fill" if order.status == "filled" else "partial_fill", now, qty, price,
                             (commission, stamp, transfer))
 
-    def _slipped(self, order: _Order, touch: int, quote: _Quote) -> int:
+    def _slipped(self, order: HeldOrder, touch: int, quote: _Quote) -> int:
         """The fill price of a market-like order: the touch moved against it by the slippage."""
         cfg = self.config
         bp = cfg.slippage_min_bp + (cfg.slippage_max_bp - cfg.slippage_min_bp) * self.rng.random()
@@ -297,13 +278,13 @@ class BrokerCore:
         floor = max(order.new.price, quote.band[0]) if quote.band else order.new.price
         return max(price, floor)
 
-    def _market_like(self, order: _Order, touch: int) -> bool:
+    def _market_like(self, order: HeldOrder, touch: int) -> bool:
         if order.new.market_like:
             return True
         gap = order.new.price - touch if order.new.side == 1 else touch - order.new.price
         return gap * 10_000 > self.config.market_like_threshold_bp * touch
 
-    def _match(self, order: _Order, quote: _Quote, now: int, arriving: bool) -> list[ExecutionReport]:
+    def _match(self, order: HeldOrder, quote: _Quote, now: int, arriving: bool) -> list[ExecutionReport]:
         out = []
         new = order.new
         leaves = new.qty - order.cum_qty  # (order.leaves, without a call to Python)

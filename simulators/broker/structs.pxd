@@ -1,8 +1,8 @@
-# The C layout of the broker interface's msgspec structs that the compiled simulated broker and
-# gateway read: a typed local reads a field from its slot, not through the generic attribute
+# The C layout of the broker interface's msgspec structs (and the broker's held order) that the
+# compiled simulated broker and gateway read: a typed local reads a field from its slot, not through the generic attribute
 # lookup. As core/structs.pxd explains (the rule, and why); simulators/broker/structs.pyx
 # `verify()`, run when simulators.broker is imported, checks each slot by name. A field added,
-# renamed or removed in simulators/broker/interface.py must be made here too.
+# renamed or removed in simulators/broker/interface.py or holding.py must be made here too.
 
 cdef extern from *:
     """
@@ -22,8 +22,13 @@ cdef extern from *:
         X(BeaconExecutionReport, reason) X(BeaconExecutionReport, side) X(BeaconExecutionReport, stamp_duty) \
         X(BeaconExecutionReport, status) X(BeaconExecutionReport, transfer_fee) X(BeaconExecutionReport, ts)
 
+    #define BEACON_HELD_ORDER(X) X(BeaconHeldOrder, broker_id) X(BeaconHeldOrder, commission_paid) \
+        X(BeaconHeldOrder, cum_notional) X(BeaconHeldOrder, cum_qty) X(BeaconHeldOrder, new) \
+        X(BeaconHeldOrder, seq) X(BeaconHeldOrder, status)
+
     typedef struct { PyObject_HEAD BEACON_BROKER_NEW_ORDER(BEACON_SLOT) } BeaconBrokerNewOrder;
     typedef struct { PyObject_HEAD BEACON_EXECUTION_REPORT(BEACON_SLOT) } BeaconExecutionReport;
+    typedef struct { PyObject_HEAD BEACON_HELD_ORDER(BEACON_SLOT) } BeaconHeldOrder;
     """
 
     ctypedef class simulators.broker.interface.NewOrder [object BeaconBrokerNewOrder, check_size error]:
@@ -33,3 +38,7 @@ cdef extern from *:
         cdef object account, avg_px, broker_order_id, cl_ord_id, commission, cum_notional, cum_qty, exec_id
         cdef object exec_type, instrument, last_px, last_qty, leaves_qty, price, qty, reason, side, stamp_duty
         cdef object status, transfer_fee, ts
+
+    # the order the simulated broker holds (simulators/broker/holding.py), read by its core
+    ctypedef class simulators.broker.holding.HeldOrder [object BeaconHeldOrder, check_size error]:
+        cdef object broker_id, commission_paid, cum_notional, cum_qty, new, seq, status

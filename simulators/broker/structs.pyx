@@ -1,6 +1,7 @@
 # cython: language_level=3
-"""The check that simulators/broker/structs.pxd describes the broker interface's structs as they
-are: run when `simulators.broker` is imported (as core/structs.pyx does for core's)."""
+"""The check that simulators/broker/structs.pxd describes the broker interface's structs (and the
+broker's held order) as they are: run when `simulators.broker` is imported (as core/structs.pyx
+does for core's)."""
 
 from core.structs cimport BeaconSlotAt, beacon_slots_match
 
@@ -8,9 +9,11 @@ cdef extern from *:
     """
     static const BeaconSlotAt beacon_broker_new_order_slots[] = {BEACON_BROKER_NEW_ORDER(BEACON_SLOT_AT) {NULL, 0}};
     static const BeaconSlotAt beacon_execution_report_slots[] = {BEACON_EXECUTION_REPORT(BEACON_SLOT_AT) {NULL, 0}};
+    static const BeaconSlotAt beacon_held_order_slots[] = {BEACON_HELD_ORDER(BEACON_SLOT_AT) {NULL, 0}};
     """
     const BeaconSlotAt* beacon_broker_new_order_slots
     const BeaconSlotAt* beacon_execution_report_slots
+    const BeaconSlotAt* beacon_held_order_slots
 
 
 def verify(classes=None):
@@ -18,9 +21,10 @@ def verify(classes=None):
 
     classes: {layout name: class} to check against those layouts instead of the interface's classes."""
     if classes is None:
-        from simulators.broker import interface
+        from simulators.broker import holding, interface
 
-        classes = {"NewOrder": interface.NewOrder, "ExecutionReport": interface.ExecutionReport}
+        classes = {"NewOrder": interface.NewOrder, "ExecutionReport": interface.ExecutionReport,
+                   "HeldOrder": holding.HeldOrder}
     for name, cls in classes.items():
         beacon_slots_match(cls, _slots_of(name))
 
@@ -30,4 +34,6 @@ cdef const BeaconSlotAt* _slots_of(str name) except NULL:
         return beacon_broker_new_order_slots
     if name == "ExecutionReport":
         return beacon_execution_report_slots
+    if name == "HeldOrder":
+        return beacon_held_order_slots
     raise KeyError(f"no layout named {name!r} in simulators/broker/structs.pxd")
