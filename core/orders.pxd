@@ -7,6 +7,9 @@ cimport cython
 from core.shardmap cimport ShardedDict, ShardedSet
 
 
+cpdef long long remaining_of(long long qty, long long filled, state)
+
+
 cdef class OrderRegistry:
     cdef public ShardedDict orders
     cdef public dict _open, _by_client_id

@@ -6,6 +6,7 @@
 cimport cython
 
 from core.machine cimport Machine
+from core.orders cimport remaining_of
 from core.structs cimport OrderAccepted as OrderAcceptedSlots, OrderAcknowledged as OrderAcknowledgedSlots
 from core.structs cimport OrderRecord as OrderRecordSlots, Outcome as OutcomeSlots, PlaceOrder as PlaceOrderSlots
 from gateway.journal.committer cimport GroupCommitter

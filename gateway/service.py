@@ -33,7 +33,7 @@ from core.events import (
 from core.instruments import Universe
 from core.machine import Machine
 from core.margin import MarginState
-from core.orders import OrderState
+from core.orders import OrderState, remaining_of
 from core.session import day_time_ns
 from core.tiers import DEFAULT_TIERS, load_tiers
 from gateway.journal.committer import GroupCommitter
@@ -604,7 +604,8 @@ class Gateway:
             return p.OrderUpdate(order_id=order, client_order_id=None, account=account, status=status,
                                  filled=0, remaining=0, reason=reason or "")
         return p.OrderUpdate(order_id=order, client_order_id=record.client_order_id, account=account,
-                             status=status, filled=record.filled, remaining=record.remaining, reason=reason or "")
+                             status=status, filled=record.filled,
+                             remaining=remaining_of(record.qty, record.filled, record.state), reason=reason or "")
 
     def _to_order_watchers(self, account: int, message, answer: tuple | None) -> None:
         """Order messages go to every session watching the account's orders; the session that asked gets

@@ -86,3 +86,14 @@ def test_fills_complete_the_order():
     registry.fill(fill(600, "E2"))
     assert registry.orders[1].state is S.FILLED and registry.orders[1].remaining == 0
     assert registry.exec_ids == {"E1", "E2"} and registry.open_orders(0) == []
+
+
+def test_remaining_of_is_the_record_s_remaining_in_every_state():
+    # the rule the compiled gateway calls with a record's slots (its order updates) is the property's
+    from core.orders import OrderRecord, OrderState, remaining_of
+
+    for state in OrderState:
+        record = OrderRecord(order=1, account=0, client_order_id=None, instrument="600000", side=1, price=1000,
+                             qty=500, filled=200, state=state)
+        expected = 300 if state.open else 0
+        assert remaining_of(record.qty, record.filled, record.state) == record.remaining == expected, state
