@@ -278,7 +278,8 @@ class Gateway:
                                         price=price, qty=request.qty, client_order_id=request.client_order_id,
                                         ts=self.clock.now())
             answer.timed = True
-        seq, answer.outcome, answer.events = self.committer.submit(answer.command, answer)  # (self.submit, one call less)
+        # (the committer's submit, not self.submit: one call less)
+        seq, answer.outcome, answer.events = self.committer.submit(answer.command, answer)
         self.answers[seq] = (session, request.req_id)  # publish() answers the requester with its req_id
 
     def _aggressive_price(self, code: str, side: int) -> int:
@@ -492,7 +493,8 @@ class Gateway:
     # ================================================================= publishing
     def publish(self, events: list[Event]) -> None:
         """Send the readable consequences of a safe command to the sessions that should see them."""
-        touched: list = []  # accounts whose view changed: a list (cheaper than a set; deduplicated only when views are watched)
+        # accounts whose view changed: a list, cheaper than a set, deduplicated only when views are watched
+        touched: list = []
         for event in events:
             kind = type(event)
             if kind is OrderAccepted:
