@@ -55,5 +55,5 @@ cdef class _Answer:
     cdef public object session, command  # (a PlaceOrder, or a RefuseOrder when the broker is down)
     cdef public OutcomeSlots outcome
     cdef public list events
-    cdef public bint market_like, timed
+    cdef public bint market_like
     cdef public double received

@@ -73,7 +73,7 @@ class _Answer:
     def __call__(self, seq: int) -> None:
         gateway = self.gateway
         metrics = gateway.metrics
-        if self.timed:
+        if type(self.command) is PlaceOrder:  # (a RefuseOrder, the broker being down, is not timed)
             metrics.order_latency.observe(monotonic() - self.received)
         order = self.outcome.result
         if order > 0:
@@ -272,12 +272,10 @@ class Gateway:
             answer.command = RefuseOrder(account=request.account, instrument=request.instrument, side=side,
                                          price=price, qty=request.qty, client_order_id=request.client_order_id,
                                          ts=self.clock.now())
-            answer.timed = False
         else:
             answer.command = PlaceOrder(account=request.account, instrument=request.instrument, side=side,
                                         price=price, qty=request.qty, client_order_id=request.client_order_id,
                                         ts=self.clock.now())
-            answer.timed = True
         # (the committer's submit, not self.submit: one call less)
         seq, answer.outcome, answer.events = self.committer.submit(answer.command, answer)
         self.answers[seq] = (session, request.req_id)  # publish() answers the requester with its req_id
